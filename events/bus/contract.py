@@ -1,0 +1,121 @@
+"""The EventBus contract every backend implements.
+
+Lifecycle: ``await bus.start()`` connects (backends report an unreachable broker by
+raising :class:`BusError` with ``retriable=True``; retry policy lives in the
+runtime, not in backends). ``publish`` returns only once the broker has accepted
+the event. ``subscribe(topic, group)`` returns a :class:`Subscription`: members of
+one group share the work; each group gets every event published after the group
+first subscribed. ``close()`` is idempotent and drains subscriptions.
+
+Delivery is at least once. A message stays on the bus until ``ack()``; ``nack()``
+(or a subscriber that goes away without acking) makes it available again with
+``attempt`` increased. Handlers must therefore tolerate duplicates, which carry
+the same CloudEvent ``id``.
+
+The conformance suite in ``tests/bus/`` is the executable definition of this
+contract; every backend runs it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import ClassVar
+
+from events.cloudevent import CloudEvent
+
+#: Optional capabilities a backend may list in ``EventBus.features``.
+FEATURE_ORDERED_KEYS = "ordered-keys"  # events with the same key arrive in publish order
+
+
+class Message(abc.ABC):
+    """One delivery of one event to one group member.
+
+    ``ack`` and ``nack`` are idempotent: only the first settlement counts.
+    """
+
+    __slots__ = ("attempt", "event", "key", "topic")
+
+    def __init__(self, topic: str, event: CloudEvent, key: str | None, attempt: int) -> None:
+        self.topic = topic
+        self.event = event
+        self.key = key
+        #: 1 for the first delivery, 2 for the first redelivery, and so on.
+        self.attempt = attempt
+
+    @abc.abstractmethod
+    async def ack(self) -> None:
+        """The work is done: remove the event from the bus for this group."""
+
+    @abc.abstractmethod
+    async def nack(self, delay: float = 0.0) -> None:
+        """The work failed: deliver the event again after ``delay`` seconds."""
+
+
+class Subscription(abc.ABC):
+    """A group member's stream of messages. Iterate it; close it (or use ``async with``)."""
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self
+
+    @abc.abstractmethod
+    async def __anext__(self) -> Message:
+        """The next message; raises ``StopAsyncIteration`` once closed."""
+
+    @abc.abstractmethod
+    async def close(self, drain_timeout: float = 5.0) -> None:
+        """Stop taking new messages and wait up to ``drain_timeout`` seconds for the ones
+        handed out to be settled. Messages still unsettled go back to the group.
+        Idempotent."""
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class EventBus(abc.ABC):
+    """A topic-based, consumer-group event bus. See the module docstring for the rules."""
+
+    #: The Dapr component type this backend implements, e.g. ``pubsub.redis``.
+    component_type: ClassVar[str]
+    #: Optional capabilities, from the ``FEATURE_*`` names above.
+    features: ClassVar[frozenset[str]] = frozenset()
+
+    async def start(self) -> None:  # noqa: B027 - optional hook, most backends connect here
+        """Connect to the broker. Raise ``BusError(retriable=True)`` if it is unreachable."""
+
+    @abc.abstractmethod
+    async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        """Put ``event`` on ``topic``; return once the broker holds it."""
+
+    @abc.abstractmethod
+    def subscribe(self, topic: str, group: str) -> Subscription:
+        """Join ``group`` on ``topic``. The group exists from this call on."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Drain and close every subscription, then disconnect. Idempotent."""
+
+    def describe(self) -> str:
+        """A short human description for startup output, e.g. ``redis at localhost:6379``."""
+        return self.component_type
+
+    async def __aenter__(self) -> EventBus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

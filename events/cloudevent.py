@@ -1,0 +1,192 @@
+"""The CloudEvents 1.0 value that flows through fnevents.
+
+A ``CloudEvent`` is immutable and validated on construction. The wire codecs are
+pure functions in :mod:`events.bindings` (structured JSON, HTTP, Kafka, MQTT and
+the official SDK), re-exported here so ``from events.cloudevent import ...``
+finds everything about events in one place.
+
+``data`` holds the payload as Python sees it: a parsed JSON value when the
+content type is JSON, ``bytes`` for binary payloads, ``str`` for text, or None.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from events.errors import InvalidCloudEvent
+
+SPEC_VERSION = "1.0"
+CONTEXT_ATTRIBUTES = (
+    "id", "source", "specversion", "type",
+    "datacontenttype", "dataschema", "subject", "time",
+)
+RESERVED_NAMES = frozenset((*CONTEXT_ATTRIBUTES, "data", "data_base64"))
+ExtensionValue = str | int | bool | bytes
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_EMPTY: Mapping[str, ExtensionValue] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent:
+    """One CloudEvent. Construct it directly, or with :meth:`create` for a fresh id and time."""
+
+    id: str
+    source: str
+    type: str
+    specversion: str = SPEC_VERSION
+    datacontenttype: str | None = None
+    dataschema: str | None = None
+    subject: str | None = None
+    time: str | None = None
+    extensions: Mapping[str, ExtensionValue] = field(default_factory=lambda: _EMPTY, hash=False)
+    data: Any = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        _require_text("id", self.id)
+        _require_text("source", self.source)
+        _require_text("type", self.type)
+        if self.specversion != SPEC_VERSION:
+            raise InvalidCloudEvent(
+                "specversion", f"must be '{SPEC_VERSION}', got {self.specversion!r}"
+            )
+        _check_optional(self)
+        if self.extensions:
+            _check_extensions(self.extensions)
+            object.__setattr__(self, "extensions", MappingProxyType(dict(self.extensions)))
+
+    @classmethod
+    def create(
+        cls,
+        type: str,
+        source: str,
+        data: Any = None,
+        **attributes: Any,
+    ) -> CloudEvent:
+        """A new event with a random id and the current time (unless given).
+
+        Keyword arguments that are not context attributes become extensions.
+        """
+        attributes.setdefault("id", str(uuid.uuid4()))
+        attributes.setdefault("time", now_rfc3339())
+        if data is not None and "datacontenttype" not in attributes:
+            attributes["datacontenttype"] = guess_content_type(data)
+        attributes.setdefault("specversion", SPEC_VERSION)
+        return from_attributes({"type": type, "source": source, **attributes}, data)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Any attribute by its CloudEvents name, extensions included."""
+        if name in CONTEXT_ATTRIBUTES:
+            value = getattr(self, name)
+            return default if value is None else value
+        return self.extensions.get(name, default)
+
+    def attributes(self) -> dict[str, Any]:
+        """Every attribute that is set, context attributes first, then extensions."""
+        attrs = {n: v for n in CONTEXT_ATTRIBUTES if (v := getattr(self, n)) is not None}
+        attrs.update(self.extensions)
+        return attrs
+
+    def evolve(self, data: Any = ..., **changes: Any) -> CloudEvent:
+        """A copy with some attributes changed; unknown names change extensions."""
+        ext_changes = {k: changes.pop(k) for k in list(changes) if k not in CONTEXT_ATTRIBUTES}
+        if ext_changes:
+            merged = {**self.extensions, **ext_changes}
+            changes["extensions"] = {k: v for k, v in merged.items() if v is not None}
+        if data is not ...:
+            changes["data"] = data
+        return replace(self, **changes)
+
+    @property
+    def is_json(self) -> bool:
+        """Whether ``data`` is JSON by its content type (absent means JSON, per the spec)."""
+        return is_json_content_type(self.datacontenttype)
+
+
+def from_attributes(attributes: Mapping[str, Any], data: Any = None) -> CloudEvent:
+    """Build an event from a flat attribute map (extensions mixed in), as the wire gives it."""
+    known: dict[str, Any] = {}
+    extensions: dict[str, Any] = {}
+    for name, value in attributes.items():
+        if name in CONTEXT_ATTRIBUTES:
+            known[name] = value
+        elif value is not None:
+            extensions[name] = value
+    for required in ("id", "source", "type", "specversion"):
+        if required not in known:
+            raise InvalidCloudEvent(required, "is required but missing")
+    return CloudEvent(**known, extensions=extensions or _EMPTY, data=data)
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+def guess_content_type(data: Any) -> str:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return "application/octet-stream"
+    if isinstance(data, str):
+        return "text/plain"
+    return "application/json"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp as CloudEvents uses it."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise InvalidCloudEvent("time", f"must be an RFC 3339 timestamp, got {value!r}")
+    try:
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidCloudEvent("time", f"is not a real date/time: {value!r} ({exc})") from None
+
+
+def _require_text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidCloudEvent(name, f"must be a non-empty string, got {value!r}")
+
+
+def _check_optional(event: CloudEvent) -> None:
+    if event.time is not None:
+        parse_time(event.time)
+    if event.datacontenttype is not None:
+        _require_text("datacontenttype", event.datacontenttype)
+    if event.subject is not None:
+        _require_text("subject", event.subject)
+    if event.dataschema is not None:
+        _require_text("dataschema", event.dataschema)
+        if not _URI_SCHEME.match(event.dataschema):
+            raise InvalidCloudEvent(
+                "dataschema", f"must be an absolute URI, got {event.dataschema!r}"
+            )
+
+
+def _check_extensions(extensions: Mapping[str, Any]) -> None:
+    for name, value in extensions.items():
+        if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
+            raise InvalidCloudEvent(
+                str(name), "extension names must be lower-case letters and digits only"
+            )
+        if name in RESERVED_NAMES:
+            raise InvalidCloudEvent(name, "is a reserved attribute name, not an extension")
+        if not isinstance(value, str | int | bool | bytes):
+            raise InvalidCloudEvent(
+                name, f"extension values must be string, integer, boolean or binary, "
+                f"got {type(value).__name__}",
+            )

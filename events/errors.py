@@ -1,0 +1,108 @@
+"""One error root for fnevents, with specific subclasses written for users.
+
+Each subclass also inherits the stdlib type it resembles, so callers that do not
+know fnevents can still catch ``ValueError`` or ``ConnectionError``.
+"""
+
+from __future__ import annotations
+
+
+class FnEventsError(Exception):
+    """The root of every error fnevents raises on purpose."""
+
+    #: Whether trying the same operation again may succeed.
+    retriable: bool = False
+
+
+class InvalidCloudEvent(FnEventsError, ValueError):
+    """A CloudEvent (or its wire form) breaks the CloudEvents 1.0 spec."""
+
+    def __init__(self, attribute: str, problem: str) -> None:
+        self.attribute = attribute
+        self.problem = problem
+        super().__init__(f"invalid CloudEvent attribute '{attribute}': {problem}")
+
+
+class ManifestError(FnEventsError, ValueError):
+    """A manifest is malformed or refers to something that does not exist.
+
+    The message always names where the problem is (file, document, kind/name,
+    field path) and what was expected, so a user can fix it without a traceback.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | None = None,
+        document: int | None = None,
+        resource: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = file
+        self.document = document
+        self.resource = resource
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.document is not None:
+            where.append(f"document {self.document}")
+        if self.resource:
+            where.append(self.resource)
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.problem}" if prefix else self.problem
+
+
+class ManifestErrors(FnEventsError, ValueError):
+    """Several manifest errors found in one pass, reported together."""
+
+    def __init__(self, errors: list[ManifestError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class ExpressionError(FnEventsError, ValueError):
+    """A CEL expression does not compile; the message shows the position."""
+
+
+class BusError(FnEventsError):
+    """The event bus could not do what was asked."""
+
+
+class BusClosed(BusError, RuntimeError):
+    """The bus (or subscription) was closed; no further operations are possible."""
+
+
+class BackendNotAvailable(BusError, NotImplementedError):
+    """The manifests ask for a bus backend this build of fnevents does not have."""
+
+
+class DeliveryError(FnEventsError):
+    """Delivering an event to a sink failed.
+
+    ``retriable`` says whether the delivery loop should try again;
+    ``retry_after`` carries a server's Retry-After hint in seconds.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        body_excerpt: str = "",
+        retriable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        self.reason = reason
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.retriable = retriable
+        self.retry_after = retry_after
+        super().__init__(reason)
