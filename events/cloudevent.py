@@ -35,6 +35,7 @@ _RFC3339 = re.compile(
 )
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _EMPTY: Mapping[str, ExtensionValue] = MappingProxyType({})
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # the spec's Integer type is signed 32-bit
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class CloudEvent:
         if self.extensions:
             _check_extensions(self.extensions)
             object.__setattr__(self, "extensions", MappingProxyType(dict(self.extensions)))
+        elif self.extensions is not _EMPTY:
+            # an empty dict (or None) from the caller must not stay a mutable back door
+            object.__setattr__(self, "extensions", _EMPTY)
 
     @classmethod
     def create(
@@ -190,3 +194,7 @@ def _check_extensions(extensions: Mapping[str, Any]) -> None:
                 name, f"extension values must be string, integer, boolean or binary, "
                 f"got {type(value).__name__}",
             )
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+            _INT_MIN <= value <= _INT_MAX
+        ):
+            raise InvalidCloudEvent(name, f"integers must fit in 32 bits (spec), got {value}")

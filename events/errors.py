@@ -72,6 +72,20 @@ class ExpressionError(FnEventsError, ValueError):
     """A CEL expression does not compile; the message shows the position."""
 
 
+class ScheduleError(FnEventsError, ValueError):
+    """A cron schedule does not parse, or can never fire.
+
+    The message names the expression, the field and the offending value, and
+    says what is allowed, e.g. ``cron schedule '0 25 * * *': field 'hour' (2nd
+    of 5) value 25 is out of range 0-23``.
+    """
+
+    def __init__(self, expression: str, problem: str) -> None:
+        self.expression = expression
+        self.problem = problem
+        super().__init__(f"cron schedule '{expression}': {problem}")
+
+
 class BusError(FnEventsError):
     """The event bus could not do what was asked."""
 

@@ -1,0 +1,126 @@
+"""The CloudEvents HTTP binding: binary, structured and batch modes.
+
+Pure functions over (headers, body); no HTTP library is imported. Callers pass
+whatever header mapping their framework has; lookups are case-insensitive.
+
+Binary mode: every attribute but ``datacontenttype`` is a ``ce-<name>`` header
+holding the canonical string, percent-encoded per section 3.1.3.2 of the binding
+(space, ``"``, ``%`` and anything outside printable ASCII U+0021-U+007E, as
+upper-case ``%XY`` of the UTF-8 bytes); ``Content-Type`` is ``datacontenttype``;
+the body is the data (see :mod:`events.bindings._data`). Typed extensions
+therefore read back as strings.
+
+Mode detection on receipt (section 3): a ``Content-Type`` starting with
+``application/cloudevents-batch`` is a batch, one starting with
+``application/cloudevents`` is structured, anything else is binary mode, which
+needs a ``ce-specversion`` header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, unquote_to_bytes
+
+from events.bindings import _data
+from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
+from events.cloudevent import CloudEvent
+from events.errors import InvalidCloudEvent
+
+STRUCTURED_CONTENT_TYPE = _data.JSON_FORMAT
+BATCH_CONTENT_TYPE = _data.JSON_BATCH_FORMAT
+_PREFIX = "ce-"
+# Printable ASCII except space (already outside the range), '"' and '%' (section 3.1.3.2).
+_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+Headers = dict[str, str]
+
+
+def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
+    """Binary mode: ``ce-*`` headers, ``Content-Type`` and the data as the body."""
+    headers = {
+        _PREFIX + name: encode_header_value(name, value)
+        for name, value in _data.header_attributes(event)
+    }
+    if event.datacontenttype is not None:
+        headers["Content-Type"] = event.datacontenttype
+    return headers, _data.encode_data(event) or b""
+
+
+def to_structured(event: CloudEvent) -> tuple[Headers, bytes]:
+    """Structured mode: the whole event as ``application/cloudevents+json``."""
+    return {"Content-Type": STRUCTURED_CONTENT_TYPE}, to_json(event)
+
+
+def to_batch(events: Iterable[CloudEvent]) -> tuple[Headers, bytes]:
+    """Batch mode: a JSON array of events as ``application/cloudevents-batch+json``."""
+    return {"Content-Type": BATCH_CONTENT_TYPE}, to_json_batch(events)
+
+
+def from_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
+    """The events in an HTTP message, whichever mode it uses (one unless a batch)."""
+    lower = _lower(headers)
+    content_type = lower.get("content-type")
+    media = _data.media_type(content_type)
+    if media.startswith(_data.BATCH_PREFIX):
+        _data.require_json_format(media, BATCH_CONTENT_TYPE)
+        return from_json_batch(body)
+    if media.startswith(_data.STRUCTURED_PREFIX):
+        _data.require_json_format(media, STRUCTURED_CONTENT_TYPE)
+        return [from_json(body)]
+    return [_from_binary(lower, content_type, body)]
+
+
+def is_cloudevent(headers: Mapping[str, str]) -> bool:
+    """Whether a request claims to carry CloudEvents (any mode).
+
+    True for a CloudEvents ``Content-Type`` or a ``ce-specversion`` header; a plain
+    JSON POST gives False so callers can wrap it in an event of their own.
+    """
+    lower = _lower(headers)
+    media = _data.media_type(lower.get("content-type"))
+    return media.startswith(_data.STRUCTURED_PREFIX) or _PREFIX + "specversion" in lower
+
+
+def encode_header_value(attribute: str, value: str) -> str:
+    """Percent-encode one attribute value for a ``ce-`` header (section 3.1.3.2)."""
+    return quote(_data.utf8(attribute, value), safe=_SAFE)
+
+
+def decode_header_value(attribute: str, value: str) -> str:
+    """Undo :func:`encode_header_value`; also accepts RFC 7230 quoted strings.
+
+    Older senders quoted values instead of percent-encoding them, and the spec
+    says receivers must still accept that. Invalid UTF-8 is rejected.
+    """
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+    return _data.from_utf8(attribute, unquote_to_bytes(value))
+
+
+def _from_binary(lower: Mapping[str, str], content_type: str | None, body: bytes) -> CloudEvent:
+    if _PREFIX + "specversion" not in lower:
+        raise InvalidCloudEvent(
+            "specversion",
+            f"not a CloudEvent: no ce-specversion header and Content-Type "
+            f"{content_type!r} is not a CloudEvents format",
+        )
+    if _PREFIX + "datacontenttype" in lower:
+        # section 3.1.1: the content type travels only as Content-Type
+        raise InvalidCloudEvent(
+            "datacontenttype", "must be sent as Content-Type, not as a ce-datacontenttype header"
+        )
+    attributes = {
+        name[len(_PREFIX) :]: decode_header_value(name[len(_PREFIX) :], value)
+        for name, value in lower.items()
+        if name.startswith(_PREFIX)
+    }
+    if content_type is not None:
+        attributes["datacontenttype"] = content_type
+    return _data.from_binary(attributes, body)
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}

@@ -1,0 +1,237 @@
+"""OpenFunction Events kinds (``events.openfunction.io/v1alpha1``), field for field.
+
+Field names and types follow OpenFunction's Go types so its manifests load
+unchanged. fnevents' own additions are marked "extension" and documented in
+the README; they are all optional.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from events.manifests.common import Duration, Metadata, Model, SinkSpec
+from events.manifests.extensions import DeliverySpec
+
+API_VERSION = "events.openfunction.io/v1alpha1"
+DEFAULT_CONDITION_WINDOW = 60.0
+_EVENT_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+class ScaleOption(Model):
+    """KEDA scaling hints. Accepted for compatibility; used by the Helm chart, not at runtime."""
+
+    model_config = Model.model_config | {"extra": "allow"}
+
+    pollingInterval: int | None = None
+    cooldownPeriod: int | None = None
+    minReplicaCount: int | None = None
+    maxReplicaCount: int | None = None
+    advanced: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+    authRef: dict[str, Any] | None = None
+    consumerGroup: str | None = None
+    topic: str | None = None
+    lagThreshold: str | None = None
+
+
+class KafkaSpec(Model):
+    brokers: str
+    authRequired: bool
+    topic: str | None = None
+    saslUsername: str | None = None
+    saslPassword: str | None = None
+    maxMessageBytes: int | None = None
+    scaleOption: ScaleOption | None = None
+
+
+class CronSpec(Model):
+    schedule: str
+
+
+class MQTTSpec(Model):
+    url: str
+    topic: str
+    consumerID: str | None = None
+    qos: int | None = Field(default=None, ge=0, le=2)
+    retain: bool | None = None
+    cleanSession: bool | None = None
+    caCert: str | None = None
+    clientCert: str | None = None
+    clientKey: str | None = None
+
+
+class RedisSpec(Model):
+    redisHost: str
+    redisPassword: str
+    enableTLS: bool | None = None
+    failover: bool | None = None
+    sentinelMasterName: str | None = None
+    redeliverInterval: str | None = None
+    processingTimeout: str | None = None
+    redisType: str | None = None
+    redisDB: int | None = None
+    redisMaxRetries: int | None = None
+    redisMinRetryInterval: str | None = None
+    redisMaxRetryInterval: str | None = None
+    dialTimeout: str | None = None
+    readTimeout: str | None = None
+    writeTimeout: str | None = None
+    poolSize: int | None = None
+    poolTimeout: str | None = None
+    maxConnAge: str | None = None
+    minIdleConns: int | None = None
+    idleCheckFrequency: str | None = None
+    idleTimeout: str | None = None
+
+
+SOURCE_KINDS = ("cron", "kafka", "mqtt", "redis")
+
+
+class EventSourceSpec(Model):
+    eventBus: str | None = None
+    sink: SinkSpec | None = None
+    kafka: dict[str, KafkaSpec] = Field(default_factory=dict)
+    cron: dict[str, CronSpec] = Field(default_factory=dict)
+    redis: dict[str, RedisSpec] = Field(default_factory=dict)
+    mqtt: dict[str, MQTTSpec] = Field(default_factory=dict)
+    build: dict[str, Any] | None = Field(
+        default=None, description="OpenFunction's image build settings; not used locally"
+    )
+    logLevel: str = "1"
+
+    @model_validator(mode="after")
+    def _bus_or_sink_and_events(self) -> EventSourceSpec:
+        if not self.eventBus and self.sink is None:
+            raise ValueError("an EventSource needs 'eventBus', 'sink', or both")
+        names = [name for kind in SOURCE_KINDS for name in getattr(self, kind)]
+        if not names:
+            raise ValueError(f"an EventSource needs at least one event under {SOURCE_KINDS}")
+        for name in names:
+            if not _EVENT_NAME.fullmatch(name):
+                raise ValueError(
+                    f"event name {name!r} must be letters, digits, '-', '_' or '.' "
+                    "(it becomes part of a topic name)"
+                )
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"event name(s) {duplicates} appear under more than one source kind; "
+                "each event name maps to one topic, so names must be unique"
+            )
+        return self
+
+    def events(self) -> list[tuple[str, str, Model]]:
+        """Every ``(kind, event name, settings)`` in this EventSource."""
+        return [
+            (kind, name, settings)
+            for kind in SOURCE_KINDS
+            for name, settings in getattr(self, kind).items()
+        ]
+
+
+class NatsStreamingSpec(Model):
+    natsURL: str
+    natsStreamingClusterID: str
+    subscriptionType: Literal["topic", "queue"]
+    durableSubscriptionName: str
+    ackWaitTime: str | None = None
+    maxInFlight: int | None = None
+    deliverNew: bool | None = None
+    startAtSequence: int | None = None
+    startWithLastReceived: bool | None = None
+    deliverAll: bool | None = None
+    startAtTimeDelta: str | None = None
+    startAtTime: str | None = None
+    startAtTimeFormat: str | None = None
+    consumerID: str | None = None
+    scaleOption: ScaleOption | None = None
+
+
+class EventBusSpec(Model):
+    topic: str | None = Field(default=None, description="documented by OpenFunction but unused")
+    natsStreaming: NatsStreamingSpec | None = None
+    component: str | None = Field(
+        default=None, description="extension: the name of a Dapr pub/sub Component to use"
+    )
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> EventBusSpec:
+        if self.natsStreaming is not None and self.component is not None:
+            raise ValueError("set 'natsStreaming' or 'component', not both")
+        return self
+
+
+class TriggerInput(Model):
+    eventSource: str
+    event: str
+    namespace: str | None = None
+
+
+class Subscriber(Model):
+    condition: str
+    sink: SinkSpec | None = None
+    deadLetterSink: SinkSpec | None = None
+    topic: str | None = None
+    deadLetterTopic: str | None = None
+    delivery: DeliverySpec | None = Field(
+        default=None, description="extension: retry policy, overriding the Trigger's"
+    )
+
+    @model_validator(mode="after")
+    def _has_target(self) -> Subscriber:
+        if self.sink is None and not self.topic:
+            raise ValueError("a subscriber needs 'sink', 'topic', or both")
+        return self
+
+
+class TriggerSpec(Model):
+    eventBus: str
+    inputs: dict[str, TriggerInput] = Field(min_length=1)
+    subscribers: list[Subscriber] = Field(min_length=1)
+    logLevel: str = "1"
+    conditionWindow: Duration = Field(
+        default=DEFAULT_CONDITION_WINDOW,
+        description="extension: how long an input stays true after its last event",
+    )
+    delivery: DeliverySpec | None = Field(
+        default=None, description="extension: default retry policy for every subscriber"
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _identifier_names(cls, inputs: dict[str, TriggerInput]) -> dict[str, TriggerInput]:
+        from triggers.conditions import check_input_name
+
+        for name in inputs:
+            check_input_name(name)
+        return inputs
+
+
+class _Resource(Model):
+    model_config = Model.model_config | {"extra": "ignore"}  # tolerate 'status' and friends
+
+    apiVersion: Literal["events.openfunction.io/v1alpha1"]
+    metadata: Metadata
+
+
+class EventSource(_Resource):
+    kind: Literal["EventSource"]
+    spec: EventSourceSpec
+
+
+class EventBus(_Resource):
+    kind: Literal["EventBus"]
+    spec: EventBusSpec = Field(default_factory=EventBusSpec)
+
+
+class ClusterEventBus(_Resource):
+    kind: Literal["ClusterEventBus"]
+    spec: EventBusSpec = Field(default_factory=EventBusSpec)
+
+
+class Trigger(_Resource):
+    kind: Literal["Trigger"]
+    spec: TriggerSpec

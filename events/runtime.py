@@ -1,0 +1,204 @@
+"""Wire a validated catalog into running buses, functions, triggers and sources.
+
+Start order makes at-least-once hold from the first event: buses connect, then
+functions listen, then triggers subscribe (creating their consumer groups),
+and only then do sources start producing. Stop runs in reverse: sources stop,
+triggers drain what they hold, functions and buses close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from events.bus.contract import EventBus
+from events.bus.registry import backend_factory, create_bus
+from events.cloudevent import CloudEvent
+from events.console import Console
+from events.errors import BackendNotAvailable
+from events.functions import FunctionServer, load_target
+from events.manifests.catalog import Catalog, topic_for
+from events.manifests.common import SinkSpec
+from events.manifests.extensions import DEFAULT_DELIVERY
+from events.manifests.loader import Loaded
+from events.metrics import Metrics
+from events.ops import OpsServer
+from events.retry import keep_running
+from sources.registry import SOURCE_CLASSES, make_source
+from triggers.runner import TriggerRunner
+from triggers.sinks import SinkClient
+from triggers.subscriber import DeliveryContext, Subscriber
+
+
+class Runtime:
+    def __init__(
+        self, catalog: Catalog, console: Console, metrics: Metrics | None = None,
+        ops_host: str = "127.0.0.1", ops_port: int | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.console = console
+        self.metrics = metrics or Metrics()
+        self.sinks = SinkClient()
+        self.buses: dict[str, EventBus] = {}
+        self.functions: dict[tuple[str, str], FunctionServer] = {}
+        self.triggers: list[TriggerRunner] = []
+        self._sources: list[asyncio.Task[None]] = []
+        self._ops = (
+            OpsServer(self.metrics, lambda: self.ready, ops_host, ops_port)
+            if ops_port is not None else None
+        )
+        self.ready = False
+
+    async def start(self) -> None:
+        self._preflight()
+        for warning in self.catalog.warnings:
+            self.console.warn(warning)
+        if self._ops is not None:
+            self.console.say(f"health and metrics on {await self._ops.start()}/metrics")
+        await self._start_buses()
+        await self._start_functions()
+        self._start_triggers()
+        self._start_sources()
+        self.ready = True
+
+    def _preflight(self) -> None:
+        """Refuse to start what cannot run, before anything is started."""
+        missing = [
+            f"{item.label} {kind} event '{event}'"
+            for item in self.catalog.of_kind("EventSource")
+            for kind, event, _ in item.resource.spec.events()
+            if kind not in SOURCE_CLASSES
+        ]
+        if missing:
+            raise BackendNotAvailable(
+                "these events need source kinds that are not available in this version of "
+                f"fnevents yet: {'; '.join(missing)} (available: {', '.join(SOURCE_CLASSES)})")
+        for item, name in self._bus_users():
+            backend_factory(self.catalog.bus_plan(item.namespace, name))
+
+    def _bus_users(self) -> list[tuple[Loaded, str]]:
+        users = [(es, es.resource.spec.eventBus) for es in self.catalog.of_kind("EventSource")]
+        users += [(t, t.resource.spec.eventBus) for t in self.catalog.of_kind("Trigger")]
+        return [(item, name) for item, name in users if name]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        self.ready = False
+        for task in self._sources:
+            task.cancel()
+        await asyncio.gather(*self._sources, return_exceptions=True)
+        await asyncio.gather(*(t.stop(drain_timeout) for t in self.triggers))
+        await asyncio.gather(*(f.stop() for f in self.functions.values()))
+        await self.sinks.close()
+        await asyncio.gather(*(b.close() for b in self.buses.values()))
+        if self._ops is not None:
+            await self._ops.stop()
+
+    def bus_for(self, item: Loaded, name: str) -> EventBus:
+        return self.buses[self.catalog.bus_plan(item.namespace, name).key]
+
+    async def _start_buses(self) -> None:
+        for item, name in self._bus_users():
+            plan = self.catalog.bus_plan(item.namespace, name)
+            if plan.key in self.buses:
+                continue
+            bus = create_bus(plan)
+            if plan.notice:
+                self.console.say(f"note: {plan.notice}")
+            await keep_running(f"bus {plan.describe()}", bus.start, self.console)
+            self.buses[plan.key] = bus
+            self.console.say(f"bus: {bus.describe()} ({plan.via})")
+
+    async def _start_functions(self) -> None:
+        for item in self.catalog.of_kind("Function"):
+            spec = item.resource.spec
+            base_dir = Path(item.origin.file).parent
+            handler = load_target(spec.source, spec.target, base_dir, item.name)
+            server = FunctionServer(item.name, handler, spec.host, spec.port)
+            url = await server.start()
+            self.functions[(item.namespace, item.name)] = server
+            self.console.say(f"function {item.namespace}/{item.name} listening on {url}")
+
+    def sink_url(self, sink: SinkSpec | None, namespace: str) -> str | None:
+        if sink is None:
+            return None
+        if sink.uri:
+            return sink.uri
+        assert sink.ref is not None
+        return self.functions[(sink.ref.namespace or namespace, sink.ref.name)].url
+
+    def _start_triggers(self) -> None:
+        for item in self.catalog.of_kind("Trigger"):
+            runner = self._build_trigger(item)
+            runner.start()
+            self.triggers.append(runner)
+            targets = ", ".join(_describe(s) for s in runner.subscribers)
+            self.console.say(
+                f"trigger {runner.name}: inputs {', '.join(runner.inputs.values())} -> {targets}")
+
+    def _build_trigger(self, item: Loaded) -> TriggerRunner:
+        spec, ns, name = item.resource.spec, item.namespace, item.name
+        inputs = {
+            input_name: topic_for(ref.namespace or ns, ref.eventSource, ref.event)
+            for input_name, ref in spec.inputs.items()
+        }
+        key = ("Trigger", ns, name)
+        subscribers = [
+            Subscriber(
+                trigger=f"{ns}/{name}", index=index,
+                condition=self.catalog.conditions[(key, index)],
+                policy=sub.delivery or spec.delivery or DEFAULT_DELIVERY,
+                dead_letter_topic=sub.deadLetterTopic or f"{ns}-{name}-deadletter",
+                sink_url=self.sink_url(sub.sink, ns), topic=sub.topic,
+                dead_letter_url=self.sink_url(sub.deadLetterSink, ns),
+            )
+            for index, sub in enumerate(spec.subscribers)
+        ]
+        ctx = DeliveryContext(self.bus_for(item, spec.eventBus), self.sinks, self.metrics,
+                              self.console)
+        return TriggerRunner(f"{ns}/{name}", inputs, subscribers, spec.conditionWindow,
+                             group=f"{ns}-{name}", ctx=ctx)
+
+    def _start_sources(self) -> None:
+        for item in self.catalog.of_kind("EventSource"):
+            for kind, event, _ in item.resource.spec.events():
+                source = make_source(item, kind, event)
+                emit = self._emitter(item, event, source.identity.label)
+                label = f"source {source.describe()}"
+                errors = self.metrics.source_errors.labels(source.identity.label)
+                task = asyncio.create_task(
+                    keep_running(label, lambda s=source, e=emit: s.run(e), self.console,
+                                 errors.inc), name=label)
+                self._sources.append(task)
+                self.console.say(f"{label} started")
+
+    def _emitter(self, item: Loaded, event_name: str, label: str):
+        spec = item.resource.spec
+        bus = self.bus_for(item, spec.eventBus) if spec.eventBus else None
+        topic = topic_for(item.namespace, item.name, event_name)
+        sink = self.sink_url(spec.sink, item.namespace)
+        produced = self.metrics.source_events.labels(label)
+        published = self.metrics.published.labels(label)
+
+        async def emit(event: CloudEvent) -> None:
+            produced.inc()
+            if bus is not None:
+                await bus.publish(topic, event, key=event.subject)
+                published.inc()
+            if sink is not None:
+                await self._to_sink(sink, event)
+
+        return emit
+
+    async def _to_sink(self, url: str, event: CloudEvent) -> None:
+        from triggers import policy
+
+        outcome = await policy.deliver(lambda: self.sinks.post(url, event), DEFAULT_DELIVERY)
+        if not outcome.delivered:
+            assert outcome.error is not None
+            raise outcome.error
+
+
+def _describe(subscriber: Subscriber) -> str:
+    targets = [t for t in (subscriber.sink_url, subscriber.topic and f"topic {subscriber.topic}")
+               if t]
+    return f"[{subscriber.condition.expression}] {' + '.join(targets)}"

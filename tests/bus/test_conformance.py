@@ -1,0 +1,197 @@
+"""The EventBus contract, as executable tests. Every backend runs all of them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from events.bus.contract import EventBus, Message, Subscription
+from events.cloudevent import CloudEvent
+from events.errors import BusClosed
+
+RECEIVE_TIMEOUT = 5.0
+
+
+def make_event(n: int, **extra) -> CloudEvent:
+    return CloudEvent.create("test.conformance", "/tests/bus", {"n": n}, id=f"ev-{n}", **extra)
+
+
+async def receive(subscription: Subscription, timeout: float = RECEIVE_TIMEOUT) -> Message:
+    return await asyncio.wait_for(anext(subscription), timeout)
+
+
+async def receive_all(subscription: Subscription, count: int, ack: bool = True) -> list[Message]:
+    messages = []
+    for _ in range(count):
+        message = await receive(subscription)
+        if ack:
+            await message.ack()
+        messages.append(message)
+    return messages
+
+
+async def nothing_within(subscription: Subscription, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(anext(subscription), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_publish_then_receive_keeps_the_event_whole(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    event = make_event(1, subject="vehicle-7", partitionkey="vehicle-7", sequence=3)
+    await bus.publish(topic, event, key="vehicle-7")
+    message = await receive(sub)
+    assert message.event == event
+    assert message.event.extensions == {"partitionkey": "vehicle-7", "sequence": 3}
+    assert message.topic == topic
+    assert message.attempt == 1
+    await message.ack()
+    await sub.close()
+
+
+async def test_every_group_gets_every_event(bus: EventBus, topic: str) -> None:
+    first, second = bus.subscribe(topic, "group-a"), bus.subscribe(topic, "group-b")
+    for n in range(20):
+        await bus.publish(topic, make_event(n))
+    for sub in (first, second):
+        got = await receive_all(sub, 20)
+        assert sorted(m.event.data["n"] for m in got) == list(range(20))
+        await sub.close()
+
+
+async def test_members_of_a_group_share_the_work(bus: EventBus, topic: str) -> None:
+    members = [bus.subscribe(topic, "workers"), bus.subscribe(topic, "workers")]
+    seen: list[list[int]] = [[], []]
+
+    async def work(index: int) -> None:
+        async for message in members[index]:
+            seen[index].append(message.event.data["n"])
+            await asyncio.sleep(0.005)  # a slow worker, so the other one gets a share
+            await message.ack()
+
+    workers = [asyncio.create_task(work(i)) for i in range(2)]
+    for n in range(40):
+        await bus.publish(topic, make_event(n))
+    deadline = time.monotonic() + RECEIVE_TIMEOUT
+    while len(seen[0]) + len(seen[1]) < 40 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for member in members:
+        await member.close()
+    await asyncio.gather(*workers)
+    assert sorted(seen[0] + seen[1]) == list(range(40)), "each event exactly once in the group"
+    assert seen[0] and seen[1], f"both members should work, got {len(seen[0])}/{len(seen[1])}"
+
+
+async def test_an_acked_event_is_not_delivered_again(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    await (await receive(sub)).ack()
+    assert await nothing_within(sub, 0.3)
+    await sub.close()
+
+
+async def test_nack_redelivers_with_the_attempt_counted(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    first = await receive(sub)
+    await first.nack()
+    second = await receive(sub)
+    assert second.event == first.event
+    assert second.attempt == 2
+    await second.ack()
+    assert await nothing_within(sub, 0.3)
+    await sub.close()
+
+
+async def test_nack_delay_holds_the_event_back(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    message = await receive(sub)
+    nacked_at = time.monotonic()
+    await message.nack(delay=0.5)
+    again = await receive(sub)
+    assert time.monotonic() - nacked_at >= 0.45
+    assert again.attempt == 2
+    await again.ack()
+    await sub.close()
+
+
+async def test_settling_twice_counts_once(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    message = await receive(sub)
+    await message.ack()
+    await message.nack()  # too late: already acked
+    await message.ack()
+    assert await nothing_within(sub, 0.3)
+    await sub.close()
+
+
+async def test_a_member_that_leaves_without_acking_gives_the_event_back(
+    bus: EventBus, topic: str
+) -> None:
+    leaver, stayer = bus.subscribe(topic, "g"), bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    taken = await receive(leaver)
+    await leaver.close(drain_timeout=0.1)  # dies holding the message
+    again = await receive(stayer)
+    assert again.event == taken.event
+    assert again.attempt == 2
+    await again.ack()
+    await stayer.close()
+
+
+async def test_close_waits_for_events_in_flight(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await bus.publish(topic, make_event(1))
+    message = await receive(sub)
+
+    async def finish_later() -> None:
+        await asyncio.sleep(0.2)
+        await message.ack()
+
+    finisher = asyncio.create_task(finish_later())
+    started = time.monotonic()
+    await sub.close(drain_timeout=5)
+    assert 0.15 <= time.monotonic() - started < 4, "close waited for the ack, and no longer"
+    await finisher
+    with pytest.raises(StopAsyncIteration):
+        await anext(sub)
+    follower = bus.subscribe(topic, "g")
+    assert await nothing_within(follower, 0.3), "the acked event must not come back"
+    await follower.close()
+
+
+async def test_close_ends_a_waiting_iteration(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    waiter = asyncio.create_task(anext(sub))
+    await asyncio.sleep(0.05)
+    await sub.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, RECEIVE_TIMEOUT)
+
+
+async def test_large_and_binary_events_arrive_intact(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    payload = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    event = CloudEvent.create("test.binary", "/tests/bus", payload)
+    await bus.publish(topic, event)
+    message = await receive(sub)
+    assert message.event.data == payload
+    assert message.event.datacontenttype == "application/octet-stream"
+    await message.ack()
+    await sub.close()
+
+
+async def test_closing_is_idempotent_and_final(bus: EventBus, topic: str) -> None:
+    sub = bus.subscribe(topic, "g")
+    await sub.close()
+    await sub.close()
+    await bus.close()
+    await bus.close()
+    with pytest.raises(BusClosed):
+        await bus.publish(topic, make_event(1))

@@ -1,0 +1,15 @@
+"""Make the repository importable for these tests.
+
+The project is not installed in the venv and pyproject.toml sets no pytest
+``pythonpath``, so a bare ``pytest`` cannot import ``sources``. Delete this file
+once ``pythonpath = ["."]`` is added under ``[tool.pytest.ini_options]``.
+This directory has no ``__init__.py`` on purpose: as a package it would be
+named ``sources`` and shadow the real one.
+"""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)

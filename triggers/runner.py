@@ -1,0 +1,96 @@
+"""The trigger loop: read inputs as the trigger's own consumer group, evaluate
+conditions, hand each matching subscriber the event, then ack.
+
+The bus message is acked only when every matching subscriber has either taken
+the event or had it dead-lettered; if the bus refuses a publish, the message is
+nacked and comes back (so a subscriber that already succeeded may see it again:
+at least once, never lost). Messages are handled concurrently up to
+``max_in_flight``; reading stops while that many are open, which is the
+backpressure to the bus.
+
+Condition state (when each input last had an event) lives in this process: it
+starts empty on restart and is not shared between replicas. That matches
+OpenFunction and is documented; the events themselves are never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+
+from events.bus.contract import Message, Subscription
+from triggers.subscriber import DeliveryContext, Subscriber
+
+NACK_DELAY = 1.0
+
+
+class TriggerRunner:
+    def __init__(
+        self, name: str, inputs: Mapping[str, str], subscribers: Sequence[Subscriber],
+        window: float, group: str, ctx: DeliveryContext, max_in_flight: int = 64,
+    ) -> None:
+        self.name = name  # "namespace/name"
+        self.inputs = dict(inputs)  # input name -> topic
+        self.subscribers = list(subscribers)
+        self.window = window
+        self.group = group
+        self.ctx = ctx
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._last_seen: dict[str, float] = {}
+        self._subscriptions: list[Subscription] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Subscribe to every input (the groups exist from here on) and start reading."""
+        for input_name, topic in self.inputs.items():
+            subscription = self.ctx.bus.subscribe(topic, self.group)
+            self._subscriptions.append(subscription)
+            self._readers.append(asyncio.create_task(
+                self._read(input_name, subscription), name=f"trigger {self.name} {input_name}"))
+
+    async def _read(self, input_name: str, subscription: Subscription) -> None:
+        counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
+        async for message in subscription:
+            counter.inc()
+            await self._slots.acquire()
+            task = asyncio.create_task(self._handle(input_name, message))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    async def _handle(self, input_name: str, message: Message) -> None:
+        try:
+            received = time.monotonic()
+            matched = self.matching(input_name, received)
+            results = await asyncio.gather(
+                *(s.deliver(message.event, self.ctx, received) for s in matched),
+                return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+        except Exception as exc:  # noqa: BLE001 - any failure must put the event back, not lose it
+            self.ctx.console.error(
+                f"trigger {self.name}: could not finish event {message.event.id} ({exc}); "
+                f"it will be redelivered")
+            await message.nack(NACK_DELAY)
+        else:
+            await message.ack()
+        finally:
+            self._slots.release()
+
+    def matching(self, input_name: str, now: float) -> list[Subscriber]:
+        """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition holds."""
+        self._last_seen[input_name] = now
+        horizon = now - self.window
+        fresh = {name: seen >= horizon for name, seen in self._last_seen.items()}
+        return [s for s in self.subscribers if s.condition.evaluate(fresh)]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop reading; let open deliveries finish (up to the timeout); return the rest."""
+        await asyncio.gather(*(s.close(drain_timeout) for s in self._subscriptions))
+        for reader in self._readers:
+            reader.cancel()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._readers, *self._handlers, return_exceptions=True)
