@@ -55,9 +55,9 @@ def json_event() -> CloudEvent:
         "unit": "celsius",
         "seq": 184467,
         "ok": True,
-        "readings": [21.5, 21.52, 21.49, 21.6, 21.58, 21.61, 21.7, 21.66],
+        "readings": [21.5, 21.52, 21.49, 21.6, 21.58, 21.61, 21.7, 21.66, 21.64, 21.59, 21.55],
         "labels": {"building": "north", "floor": 3, "zone": "b", "owner": "facilities"},
-        "note": "periodic reading; calibrated 2024-04-02 by tech 17",
+        "note": "periodic reading; calibrated 2024-04-02 by technician 17 (north wing)",
     }
     return CloudEvent(
         id="0b0e4c6a-4bd4-4c67-9d3c-9a3f3b7c2e11",
@@ -129,9 +129,10 @@ def run(quick: bool = False) -> list[Table]:
         "ours",
         "SDK",
     )
-    for label, event in (("JSON ~300 B", json_event()), ("binary 1 KiB", binary_event())):
+    for kind, event in (("JSON", json_event()), ("binary", binary_event())):
         sdk_event = to_sdk(event)
         headers_b, body_b = http.to_binary(event)
+        label = f"{kind} data {len(body_b)} B"
         headers_s, body_s = http.to_structured(event)
         sdk_msg_b = sdk_http.to_binary(sdk_event, fmt)
         sdk_msg_s = sdk_http.to_structured(sdk_event, fmt)

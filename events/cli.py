@@ -51,9 +51,12 @@ def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
     errors += override_errors
     for item in overrides:
         if item.kind != "Component":
-            errors.append(item.error(
-                "--components accepts only Dapr Components (dapr.io/v1alpha1); "
-                "pass other manifests with -f"))
+            errors.append(
+                item.error(
+                    "--components accepts only Dapr Components (dapr.io/v1alpha1); "
+                    "pass other manifests with -f"
+                )
+            )
     if errors:
         raise ManifestErrors(errors)
     return Catalog.build(loaded, [o for o in overrides if o.kind == "Component"])
@@ -83,29 +86,58 @@ def _parser() -> argparse.ArgumentParser:
         prog="fnevents",
         description="Event sources, an event bus and triggers for serverless functions, "
         "driven by OpenFunction Events manifests and Dapr components.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", help="start every source, trigger and function in one process",
+        "run",
+        help="start every source, trigger and function in one process",
         description="Start every EventSource, Trigger and Function in the manifests, in one "
-        "process, and print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.")
+        "process, and print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.",
+    )
     validate = commands.add_parser(
-        "validate", help="check manifests and show what would run",
+        "validate",
+        help="check manifests and show what would run",
         description="Load and check the manifests; print resources, topics and the bus each "
-        "uses, or every error (exit 1).")
+        "uses, or every error (exit 1).",
+    )
     for sub in (run, validate):
-        sub.add_argument("-f", "--file", action="append", required=True, metavar="PATH",
-                         help="a manifest file or directory (repeatable); may include Components")
-        sub.add_argument("--components", action="append", default=[], metavar="PATH",
-                         help="Dapr Component files or directories (repeatable); a Component "
-                         "here replaces one of the same name, which is how to swap the broker")
-    run.add_argument("--port", type=int, default=DEFAULT_PORT,
-                     help=f"port for /healthz, /readyz and /metrics (default {DEFAULT_PORT}; "
-                     "0 picks a free one)")
-    run.add_argument("--host", default="127.0.0.1",
-                     help="address for the health and metrics server (default 127.0.0.1)")
-    run.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
-                     help="on stop, how long to wait for events in flight (default 10)")
+        sub.add_argument(
+            "-f",
+            "--file",
+            action="append",
+            required=True,
+            metavar="PATH",
+            help="a manifest file or directory (repeatable); may include Components",
+        )
+        sub.add_argument(
+            "--components",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="Dapr Component files or directories (repeatable); a Component "
+            "here replaces one of the same name, which is how to swap the broker",
+        )
+    run.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port for /healthz, /readyz and /metrics (default {DEFAULT_PORT}; "
+        "0 picks a free one)",
+    )
+    run.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address for the health and metrics server (default 127.0.0.1)",
+    )
+    run.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on stop, how long to wait for events in flight (default 10)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
     return parser
 

@@ -1,9 +1,8 @@
 """The CloudEvents 1.0 value that flows through fnevents.
 
 A ``CloudEvent`` is immutable and validated on construction. The wire codecs are
-pure functions in :mod:`events.bindings` (structured JSON, HTTP, Kafka, MQTT and
-the official SDK), re-exported here so ``from events.cloudevent import ...``
-finds everything about events in one place.
+pure functions over it, one module per binding in :mod:`events.bindings`
+(structured JSON, HTTP, Kafka, MQTT, and conversion to the official SDK).
 
 ``data`` holds the payload as Python sees it: a parsed JSON value when the
 content type is JSON, ``bytes`` for binary payloads, ``str`` for text, or None.
@@ -23,16 +22,20 @@ from events.errors import InvalidCloudEvent
 
 SPEC_VERSION = "1.0"
 CONTEXT_ATTRIBUTES = (
-    "id", "source", "specversion", "type",
-    "datacontenttype", "dataschema", "subject", "time",
+    "id",
+    "source",
+    "specversion",
+    "type",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
 )
 RESERVED_NAMES = frozenset((*CONTEXT_ATTRIBUTES, "data", "data_base64"))
 ExtensionValue = str | int | bool | bytes
 
 _EXTENSION_NAME = re.compile(r"[a-z0-9]+")
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _EMPTY: Mapping[str, ExtensionValue] = MappingProxyType({})
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # the spec's Integer type is signed 32-bit
@@ -191,10 +194,13 @@ def _check_extensions(extensions: Mapping[str, Any]) -> None:
             raise InvalidCloudEvent(name, "is a reserved attribute name, not an extension")
         if not isinstance(value, str | int | bool | bytes):
             raise InvalidCloudEvent(
-                name, f"extension values must be string, integer, boolean or binary, "
+                name,
+                f"extension values must be string, integer, boolean or binary, "
                 f"got {type(value).__name__}",
             )
-        if isinstance(value, int) and not isinstance(value, bool) and not (
-            _INT_MIN <= value <= _INT_MAX
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not (_INT_MIN <= value <= _INT_MAX)
         ):
             raise InvalidCloudEvent(name, f"integers must fit in 32 bits (spec), got {value}")

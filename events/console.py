@@ -16,8 +16,11 @@ from events.cloudevent import CloudEvent
 
 class Console:
     def __init__(
-        self, stream: TextIO | None = None, lines_per_second: float = 20,
-        summary_every: float = 10.0, quiet: bool = False,
+        self,
+        stream: TextIO | None = None,
+        lines_per_second: float = 20,
+        summary_every: float = 10.0,
+        quiet: bool = False,
     ) -> None:
         self._stream = stream or sys.stdout
         self._rate = lines_per_second
@@ -38,7 +41,12 @@ class Console:
         self.say(f"error: {message}")
 
     def delivery(
-        self, outcome: str, where: str, target: str, event: CloudEvent, seconds: float,
+        self,
+        outcome: str,
+        where: str,
+        target: str,
+        event: CloudEvent,
+        seconds: float,
         detail: str = "",
     ) -> None:
         """One delivery: ``outcome`` is 'delivered' or 'dead-lettered'."""

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 
 _GO_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
 }
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _ISO = re.compile(
@@ -49,8 +56,10 @@ def parse_iso_duration(text: str) -> float:
         raise ValueError(f"{text!r} is not an ISO-8601 duration such as 'PT5S'")
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
     return (
-        parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
-        + parts.get("m", 0) * 60 + parts.get("s", 0)
+        parts.get("d", 0) * 86400
+        + parts.get("h", 0) * 3600
+        + parts.get("m", 0) * 60
+        + parts.get("s", 0)
     )
 
 

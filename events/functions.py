@@ -57,11 +57,14 @@ def load_target(source: str, target: str, base_dir: Path, name: str) -> Callable
         try:
             module = importlib.import_module(source)
         except ImportError as exc:
-            raise FunctionLoadError(f"Function {name}: cannot import module {source}: {exc}") from exc
+            raise FunctionLoadError(
+                f"Function {name}: cannot import module {source}: {exc}"
+            ) from exc
     handler = getattr(module, target, None)
     if not callable(handler):
         raise FunctionLoadError(
-            f"Function {name}: {source} has no function named '{target}' (spec.target)")
+            f"Function {name}: {source} has no function named '{target}' (spec.target)"
+        )
     return handler
 
 
@@ -105,7 +108,8 @@ class FunctionServer:
             except Exception as exc:  # noqa: BLE001 - the user's error becomes a 500, not a crash
                 traceback.print_exc()
                 return web.Response(
-                    status=500, text=f"function {self.name} raised {type(exc).__name__}: {exc}\n")
+                    status=500, text=f"function {self.name} raised {type(exc).__name__}: {exc}\n"
+                )
         return _response(result)
 
     async def _call(self, event: Any) -> Any:

@@ -9,7 +9,23 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
 
 
 class Metrics:
@@ -17,27 +33,42 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.source_events = Counter(
-            "fnevents_source_events", "Events a source produced", ["source"], registry=r)
+            "fnevents_source_events", "Events a source produced", ["source"], registry=r
+        )
         self.published = Counter(
-            "fnevents_published_events", "Events a source put on the bus", ["source"], registry=r)
+            "fnevents_published_events", "Events a source put on the bus", ["source"], registry=r
+        )
         self.source_errors = Counter(
-            "fnevents_source_errors", "Errors a source reported", ["source"], registry=r)
+            "fnevents_source_errors", "Errors a source reported", ["source"], registry=r
+        )
         self.trigger_events = Counter(
-            "fnevents_trigger_events", "Events a trigger received", ["trigger", "input"],
-            registry=r)
+            "fnevents_trigger_events", "Events a trigger received", ["trigger", "input"], registry=r
+        )
         self.delivered = Counter(
-            "fnevents_delivered_events", "Events a subscriber delivered",
-            ["trigger", "subscriber"], registry=r)
+            "fnevents_delivered_events",
+            "Events a subscriber delivered",
+            ["trigger", "subscriber"],
+            registry=r,
+        )
         self.failed_attempts = Counter(
-            "fnevents_failed_delivery_attempts", "Delivery attempts that failed (and may be retried)",
-            ["trigger", "subscriber"], registry=r)
+            "fnevents_failed_delivery_attempts",
+            "Delivery attempts that failed (and may be retried)",
+            ["trigger", "subscriber"],
+            registry=r,
+        )
         self.dead_lettered = Counter(
-            "fnevents_dead_lettered_events", "Events sent to a dead letter after retries ran out",
-            ["trigger", "subscriber"], registry=r)
+            "fnevents_dead_lettered_events",
+            "Events sent to a dead letter after retries ran out",
+            ["trigger", "subscriber"],
+            registry=r,
+        )
         self.latency = Histogram(
             "fnevents_delivery_latency_seconds",
             "From a trigger receiving an event to the subscriber having it (retries included)",
-            ["trigger"], buckets=LATENCY_BUCKETS, registry=r)
+            ["trigger"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -45,4 +45,5 @@ class OpsServer:
 
     async def _metrics_page(self, _request: web.Request) -> web.Response:
         return web.Response(
-            body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

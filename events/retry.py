@@ -22,7 +22,9 @@ def backoff_delays(initial: float = INITIAL_BACKOFF, maximum: float = MAX_BACKOF
 
 
 async def keep_running(
-    label: str, run: Callable[[], Awaitable[None]], console: Console,
+    label: str,
+    run: Callable[[], Awaitable[None]],
+    console: Console,
     on_error: Callable[[], None] | None = None,
 ) -> None:
     """Run ``run`` until it returns; after an error, say so plainly and start it again."""

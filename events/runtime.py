@@ -32,8 +32,12 @@ from triggers.subscriber import DeliveryContext, Subscriber
 
 class Runtime:
     def __init__(
-        self, catalog: Catalog, console: Console, metrics: Metrics | None = None,
-        ops_host: str = "127.0.0.1", ops_port: int | None = None,
+        self,
+        catalog: Catalog,
+        console: Console,
+        metrics: Metrics | None = None,
+        ops_host: str = "127.0.0.1",
+        ops_port: int | None = None,
     ) -> None:
         self.catalog = catalog
         self.console = console
@@ -45,7 +49,8 @@ class Runtime:
         self._sources: list[asyncio.Task[None]] = []
         self._ops = (
             OpsServer(self.metrics, lambda: self.ready, ops_host, ops_port)
-            if ops_port is not None else None
+            if ops_port is not None
+            else None
         )
         self.ready = False
 
@@ -72,7 +77,8 @@ class Runtime:
         if missing:
             raise BackendNotAvailable(
                 "these events need source kinds that are not available in this version of "
-                f"fnevents yet: {'; '.join(missing)} (available: {', '.join(SOURCE_CLASSES)})")
+                f"fnevents yet: {'; '.join(missing)} (available: {', '.join(SOURCE_CLASSES)})"
+            )
         for item, name in self._bus_users():
             backend_factory(self.catalog.bus_plan(item.namespace, name))
 
@@ -133,7 +139,8 @@ class Runtime:
             self.triggers.append(runner)
             targets = ", ".join(_describe(s) for s in runner.subscribers)
             self.console.say(
-                f"trigger {runner.name}: inputs {', '.join(runner.inputs.values())} -> {targets}")
+                f"trigger {runner.name}: inputs {', '.join(runner.inputs.values())} -> {targets}"
+            )
 
     def _build_trigger(self, item: Loaded) -> TriggerRunner:
         spec, ns, name = item.resource.spec, item.namespace, item.name
@@ -144,19 +151,23 @@ class Runtime:
         key = ("Trigger", ns, name)
         subscribers = [
             Subscriber(
-                trigger=f"{ns}/{name}", index=index,
+                trigger=f"{ns}/{name}",
+                index=index,
                 condition=self.catalog.conditions[(key, index)],
                 policy=sub.delivery or spec.delivery or DEFAULT_DELIVERY,
                 dead_letter_topic=sub.deadLetterTopic or f"{ns}-{name}-deadletter",
-                sink_url=self.sink_url(sub.sink, ns), topic=sub.topic,
+                sink_url=self.sink_url(sub.sink, ns),
+                topic=sub.topic,
                 dead_letter_url=self.sink_url(sub.deadLetterSink, ns),
             )
             for index, sub in enumerate(spec.subscribers)
         ]
-        ctx = DeliveryContext(self.bus_for(item, spec.eventBus), self.sinks, self.metrics,
-                              self.console)
-        return TriggerRunner(f"{ns}/{name}", inputs, subscribers, spec.conditionWindow,
-                             group=f"{ns}-{name}", ctx=ctx)
+        ctx = DeliveryContext(
+            self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
+        )
+        return TriggerRunner(
+            f"{ns}/{name}", inputs, subscribers, spec.conditionWindow, group=f"{ns}-{name}", ctx=ctx
+        )
 
     def _start_sources(self) -> None:
         for item in self.catalog.of_kind("EventSource"):
@@ -166,8 +177,11 @@ class Runtime:
                 label = f"source {source.describe()}"
                 errors = self.metrics.source_errors.labels(source.identity.label)
                 task = asyncio.create_task(
-                    keep_running(label, lambda s=source, e=emit: s.run(e), self.console,
-                                 errors.inc), name=label)
+                    keep_running(
+                        label, lambda s=source, e=emit: s.run(e), self.console, errors.inc
+                    ),
+                    name=label,
+                )
                 self._sources.append(task)
                 self.console.say(f"{label} started")
 
@@ -199,6 +213,7 @@ class Runtime:
 
 
 def _describe(subscriber: Subscriber) -> str:
-    targets = [t for t in (subscriber.sink_url, subscriber.topic and f"topic {subscriber.topic}")
-               if t]
+    targets = [
+        t for t in (subscriber.sink_url, subscriber.topic and f"topic {subscriber.topic}") if t
+    ]
     return f"[{subscriber.condition.expression}] {' + '.join(targets)}"

@@ -151,7 +151,7 @@ class EverySchedule:
 
     expression: str
     interval: timedelta
-    anchor: datetime = field(default=EPOCH)
+    anchor: datetime = EPOCH
 
     def next_after(self, t: datetime) -> datetime:
         """The first fire time strictly after aware ``t``, in ``t``'s time zone."""

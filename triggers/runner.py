@@ -27,8 +27,14 @@ NACK_DELAY = 1.0
 
 class TriggerRunner:
     def __init__(
-        self, name: str, inputs: Mapping[str, str], subscribers: Sequence[Subscriber],
-        window: float, group: str, ctx: DeliveryContext, max_in_flight: int = 64,
+        self,
+        name: str,
+        inputs: Mapping[str, str],
+        subscribers: Sequence[Subscriber],
+        window: float,
+        group: str,
+        ctx: DeliveryContext,
+        max_in_flight: int = 64,
     ) -> None:
         self.name = name  # "namespace/name"
         self.inputs = dict(inputs)  # input name -> topic
@@ -47,8 +53,11 @@ class TriggerRunner:
         for input_name, topic in self.inputs.items():
             subscription = self.ctx.bus.subscribe(topic, self.group)
             self._subscriptions.append(subscription)
-            self._readers.append(asyncio.create_task(
-                self._read(input_name, subscription), name=f"trigger {self.name} {input_name}"))
+            self._readers.append(
+                asyncio.create_task(
+                    self._read(input_name, subscription), name=f"trigger {self.name} {input_name}"
+                )
+            )
 
     async def _read(self, input_name: str, subscription: Subscription) -> None:
         counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
@@ -65,14 +74,16 @@ class TriggerRunner:
             matched = self.matching(input_name, received)
             results = await asyncio.gather(
                 *(s.deliver(message.event, self.ctx, received) for s in matched),
-                return_exceptions=True)
+                return_exceptions=True,
+            )
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
         except Exception as exc:  # noqa: BLE001 - any failure must put the event back, not lose it
             self.ctx.console.error(
                 f"trigger {self.name}: could not finish event {message.event.id} ({exc}); "
-                f"it will be redelivered")
+                f"it will be redelivered"
+            )
             await message.nack(NACK_DELAY)
         else:
             await message.ack()

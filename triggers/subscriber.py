@@ -68,7 +68,8 @@ class Subscriber:
         assert url is not None
         failed = ctx.metrics.failed_attempts.labels(self.trigger, str(self.index))
         outcome = await policy.deliver(
-            lambda: ctx.sinks.post(url, event), self.policy, lambda _: failed.inc())
+            lambda: ctx.sinks.post(url, event), self.policy, lambda _: failed.inc()
+        )
         if outcome.delivered:
             self._delivered(event, ctx, received, url)
             return
@@ -77,8 +78,13 @@ class Subscriber:
         where = await self._dead_letter(letter, ctx)
         ctx.metrics.dead_lettered.labels(self.trigger, str(self.index)).inc()
         ctx.console.delivery(
-            "dead-lettered", self.label, where, event, time.monotonic() - received,
-            f"after {outcome.attempts} attempt(s): {outcome.error.reason}")
+            "dead-lettered",
+            self.label,
+            where,
+            event,
+            time.monotonic() - received,
+            f"after {outcome.attempts} attempt(s): {outcome.error.reason}",
+        )
 
     async def _dead_letter(self, letter: CloudEvent, ctx: DeliveryContext) -> str:
         if self.dead_letter_url:
@@ -88,7 +94,8 @@ class Subscriber:
                 return url
             ctx.console.warn(
                 f"{self.label}: deadLetterSink {url} failed too ({outcome.error}); "
-                f"using topic {self.dead_letter_topic}")
+                f"using topic {self.dead_letter_topic}"
+            )
         await ctx.bus.publish(self.dead_letter_topic, letter, key=_key(letter))
         return f"topic {self.dead_letter_topic}"
 

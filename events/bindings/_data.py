@@ -107,7 +107,8 @@ def decode_data(body: bytes | None, content_type: str | None) -> Any:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidCloudEvent(
-                "data", f"is declared JSON ({content_type or 'no content type'}) "
+                "data",
+                f"is declared JSON ({content_type or 'no content type'}) "
                 f"but is not valid JSON: {exc}",
             ) from None
     if is_text_content_type(content_type):

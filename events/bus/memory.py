@@ -15,6 +15,7 @@ component). Nothing survives a restart: use a broker component for that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import ClassVar
 
@@ -123,10 +124,8 @@ class _MemorySubscription(Subscription):
         self._closed = True
         self.group.has_ready.set()  # wake a member blocked in __anext__ so it can stop
         if self._handed_out:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_settled.wait(), drain_timeout)
-            except TimeoutError:
-                pass
         for entry in list(self._handed_out):
             self.settle(entry)
             self.redeliver(entry, 0.0)

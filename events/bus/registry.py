@@ -31,6 +31,8 @@ def backend_factory(plan: BusPlan) -> BusFactory:
     if plan.backend in PLANNED:
         raise BackendNotAvailable(
             f"{plan.via} needs the {plan.backend} backend, which is not available in this "
-            f"version of fnevents yet; available: {available}")
+            f"version of fnevents yet; available: {available}"
+        )
     raise BackendNotAvailable(
-        f"{plan.via}: unknown pub/sub type '{plan.backend}'; available: {available}")
+        f"{plan.via}: unknown pub/sub type '{plan.backend}'; available: {available}"
+    )

@@ -46,9 +46,12 @@ class Catalog:
             key = key_of(item)
             if key in catalog.resources:
                 first = catalog.resources[key]
-                errors.append(item.error(
-                    f"duplicate {item.kind} '{item.namespace}/{item.name}': already defined "
-                    f"in {first.origin}; names must be unique per kind and namespace"))
+                errors.append(
+                    item.error(
+                        f"duplicate {item.kind} '{item.namespace}/{item.name}': already defined "
+                        f"in {first.origin}; names must be unique per kind and namespace"
+                    )
+                )
                 continue
             catalog.resources[key] = item
         for item in overrides:  # --components: same name replaces, a new name adds

@@ -45,12 +45,16 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
         known = sorted(c.name for c in catalog.of_kind("Component"))
         yield bus.error(
             f"Component '{name}' not found; loaded Components: {known or 'none'} "
-            "(add one with -f or --components)", "spec.component")
+            "(add one with -f or --components)",
+            "spec.component",
+        )
         return
     if not component.resource.is_pubsub:
         yield bus.error(
             f"Component '{name}' has type '{component.resource.spec.type}', "
-            "but an EventBus needs a pub/sub component (pubsub.*)", "spec.component")
+            "but an EventBus needs a pub/sub component (pubsub.*)",
+            "spec.component",
+        )
         return
     user_namespace = component.namespace if bus.kind == "ClusterEventBus" else bus.namespace
     try:
@@ -73,7 +77,9 @@ def _check_bus_ref(item: Loaded, name: str, field: str, catalog: Catalog) -> Man
         return None
     return item.error(
         f"EventBus '{name}' not found: there is no EventBus '{name}' in namespace "
-        f"'{item.namespace}' and no ClusterEventBus '{name}'", field)
+        f"'{item.namespace}' and no ClusterEventBus '{name}'",
+        field,
+    )
 
 
 def _check_sink(item: Loaded, sink: SinkSpec | None, field: str, catalog: Catalog):
@@ -83,11 +89,15 @@ def _check_sink(item: Loaded, sink: SinkSpec | None, field: str, catalog: Catalo
     if ref.kind != "Function":
         return item.error(
             f"sink.ref to a {ref.kind} cannot be resolved outside Kubernetes; use 'uri', or "
-            f"refer to a Function declared with apiVersion fnevents.dev/v1alpha1", f"{field}.ref")
+            f"refer to a Function declared with apiVersion fnevents.dev/v1alpha1",
+            f"{field}.ref",
+        )
     if catalog.find_function(ref, item.namespace) is None:
         return item.error(
             f"Function '{ref.namespace or item.namespace}/{ref.name}' not found; declare it "
-            "with apiVersion fnevents.dev/v1alpha1, kind Function", f"{field}.ref")
+            "with apiVersion fnevents.dev/v1alpha1, kind Function",
+            f"{field}.ref",
+        )
     return None
 
 
@@ -102,7 +112,8 @@ def _check_eventsource(source: Loaded, catalog: Catalog) -> Iterator[ManifestErr
         if kind not in SOURCE_CLASSES:
             catalog.warnings.append(
                 f"{source.label}: {kind} event '{event}' is valid but {kind} sources are not "
-                "available in this version of fnevents; it will not run")
+                "available in this version of fnevents; it will not run"
+            )
             continue
         try:
             make_source(source, kind, event)
@@ -136,25 +147,31 @@ def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[
     source = catalog.get("EventSource", namespace, ref.eventSource)
     if source is None:
         yield trigger.error(
-            f"EventSource '{namespace}/{ref.eventSource}' not found", f"{field}.eventSource")
+            f"EventSource '{namespace}/{ref.eventSource}' not found", f"{field}.eventSource"
+        )
         return
     events = {event for _, event, _ in source.resource.spec.events()}
     if ref.event not in events:
         yield trigger.error(
             f"EventSource '{ref.eventSource}' has no event '{ref.event}'; "
-            f"its events are: {', '.join(sorted(events))}", f"{field}.event")
+            f"its events are: {', '.join(sorted(events))}",
+            f"{field}.event",
+        )
         return
     source_bus = source.resource.spec.eventBus
     if not source_bus:
         catalog.warnings.append(
             f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which has "
-            "no eventBus, so it publishes nothing this trigger can receive")
+            "no eventBus, so it publishes nothing this trigger can receive"
+        )
     elif _bus_key(catalog, namespace, source_bus) != _bus_key(
-            catalog, trigger.namespace, trigger.resource.spec.eventBus):
+        catalog, trigger.namespace, trigger.resource.spec.eventBus
+    ):
         catalog.warnings.append(
             f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which "
             f"publishes on EventBus '{source_bus}', not on the trigger's "
-            f"'{trigger.resource.spec.eventBus}'")
+            f"'{trigger.resource.spec.eventBus}'"
+        )
 
 
 def _bus_key(catalog: Catalog, namespace: str, name: str) -> str | None:

@@ -68,8 +68,11 @@ class Loaded:
 
     def error(self, problem: str, field: str | None = None) -> ManifestError:
         return ManifestError(
-            problem, file=self.origin.file, document=self.origin.document,
-            resource=self.label, field=field,
+            problem,
+            file=self.origin.file,
+            document=self.origin.document,
+            resource=self.label,
+            field=field,
         )
 
 
@@ -82,9 +85,12 @@ def manifest_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Manife
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES)
             if not found:
-                errors.append(ManifestError(
-                    f"no manifest files ({', '.join(MANIFEST_SUFFIXES)}) in this directory",
-                    file=str(path)))
+                errors.append(
+                    ManifestError(
+                        f"no manifest files ({', '.join(MANIFEST_SUFFIXES)}) in this directory",
+                        file=str(path),
+                    )
+                )
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -131,10 +137,15 @@ def parse_document(document: Any, origin: Origin) -> Loaded | ManifestError | li
     if not isinstance(document, dict):
         return ManifestError(
             f"expected a mapping with apiVersion, kind, metadata and spec, "
-            f"got {type(document).__name__}", **where)
+            f"got {type(document).__name__}",
+            **where,
+        )
     api_version, kind = document.get("apiVersion"), document.get("kind")
-    name = (document.get("metadata") or {}).get("name") if isinstance(
-        document.get("metadata"), dict) else None
+    name = (
+        (document.get("metadata") or {}).get("name")
+        if isinstance(document.get("metadata"), dict)
+        else None
+    )
     label = f"{kind}/{name}" if kind and name else (kind or None)
     model = KINDS.get((api_version, kind))
     if model is None:

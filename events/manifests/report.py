@@ -11,8 +11,9 @@ ORDER = ("Component", "Secret", "EventBus", "ClusterEventBus", "Function", "Even
 
 
 def describe_catalog(catalog: Catalog) -> Iterator[str]:
-    items = sorted(catalog.resources.values(),
-                   key=lambda i: (ORDER.index(i.kind), i.namespace, i.name))
+    items = sorted(
+        catalog.resources.values(), key=lambda i: (ORDER.index(i.kind), i.namespace, i.name)
+    )
     files = {i.origin.file for i in items}
     yield f"loaded {len(items)} resource(s) from {len(files)} file(s)"
     for item in items:
@@ -62,11 +63,18 @@ def _trigger(item: Loaded, catalog: Catalog) -> Iterator[str]:
         topic = topic_for(ref.namespace or item.namespace, ref.eventSource, ref.event)
         yield f"input {name} <- topic {topic}"
     for index, sub in enumerate(spec.subscribers):
-        targets = [f"sink {sub.sink.describe()}" if sub.sink else None,
-                   f"topic {sub.topic}" if sub.topic else None]
-        line = f"subscriber {index} when [{sub.condition}] -> {' and '.join(t for t in targets if t)}"
+        targets = [
+            f"sink {sub.sink.describe()}" if sub.sink else None,
+            f"topic {sub.topic}" if sub.topic else None,
+        ]
+        line = (
+            f"subscriber {index} when [{sub.condition}] -> {' and '.join(t for t in targets if t)}"
+        )
         if sub.sink:
-            dead = sub.deadLetterSink.describe() if sub.deadLetterSink else (
-                sub.deadLetterTopic or f"{item.namespace}-{item.name}-deadletter")
+            dead = (
+                sub.deadLetterSink.describe()
+                if sub.deadLetterSink
+                else (sub.deadLetterTopic or f"{item.namespace}-{item.name}-deadletter")
+            )
             line += f"; dead letters -> {dead}"
         yield line

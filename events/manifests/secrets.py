@@ -13,7 +13,6 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from events.errors import ManifestError
 from events.manifests.common import SecretKeyRef
 from events.manifests.loader import Loaded
 

@@ -52,7 +52,7 @@ SAMPLES: dict[str, CloudEvent] = {
         data={"x": 1},
     ),
     "unicode-attributes": make(
-        id="ïd 1 \"q\" 100%",
+        id='ïd 1 "q" 100%',
         source="/Ünïcode/ソース?x=1&y=2",
         type="com.example.ünï",
         subject=TRICKY,

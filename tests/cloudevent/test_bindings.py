@@ -12,8 +12,7 @@ import pytest
 from events.bindings import http, kafka, mqtt, structured
 from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
-
-from cloudevent_samples import NON_UTF8, SAMPLES, TRICKY, make
+from tests.cloudevent.cloudevent_samples import NON_UTF8, SAMPLES, TRICKY, make
 
 Codec = Callable[[CloudEvent], CloudEvent]
 
@@ -72,7 +71,9 @@ def test_structured_modes_keep_extension_types(codec: Codec) -> None:
 
 @pytest.mark.parametrize("codec", BINARY_CODECS.values(), ids=BINARY_CODECS.keys())
 def test_binary_modes_carry_extensions_as_canonical_strings(codec: Codec) -> None:
-    event = make(extensions={"count": 7, "neg": -3, "flag": True, "off": False, "blob": b"\x00\xff"})
+    event = make(
+        extensions={"count": 7, "neg": -3, "flag": True, "off": False, "blob": b"\x00\xff"}
+    )
     assert dict(codec(event).extensions) == {
         "count": "7",
         "neg": "-3",
@@ -124,7 +125,7 @@ def test_to_dict_layout_follows_the_json_format() -> None:
 def test_json_string_data_is_a_json_string_not_raw_text() -> None:
     body = structured.to_json(make(datacontenttype="application/json", data="hi"))
     assert orjson.loads(body)["data"] == "hi"
-    headers, http_body = http.to_binary(make(datacontenttype="application/json", data="hi"))
+    _, http_body = http.to_binary(make(datacontenttype="application/json", data="hi"))
     assert http_body == b'"hi"'
 
 
@@ -136,8 +137,16 @@ def test_unicode_is_utf8_in_json() -> None:
 
 def test_json_null_members_count_as_absent() -> None:
     event = structured.from_dict(
-        {"id": "1", "source": "/s", "type": "t", "specversion": "1.0", "subject": None,
-         "data": None, "data_base64": "aGk=", "ext": None}
+        {
+            "id": "1",
+            "source": "/s",
+            "type": "t",
+            "specversion": "1.0",
+            "subject": None,
+            "data": None,
+            "data_base64": "aGk=",
+            "ext": None,
+        }
     )
     assert event.data == b"hi"
     assert event.subject is None
@@ -309,8 +318,14 @@ def test_http_header_names_are_case_insensitive() -> None:
         extensions={"myext": "v"},
         data={"a": 1},
     )
-    assert _single(http.from_http({"CONTENT-TYPE": "Application/CloudEvents+JSON"},
-                                  structured.to_json(event))) == event
+    assert (
+        _single(
+            http.from_http(
+                {"CONTENT-TYPE": "Application/CloudEvents+JSON"}, structured.to_json(event)
+            )
+        )
+        == event
+    )
 
 
 @pytest.mark.parametrize(
@@ -445,16 +460,25 @@ def test_kafka_event_without_data_is_a_tombstone() -> None:
 
 def test_kafka_key_is_not_copied_into_the_event() -> None:
     record = kafka.to_binary(make())
-    assert "partitionkey" not in kafka.from_record(b"some-key", record.value, record.headers).extensions
+    assert (
+        "partitionkey"
+        not in kafka.from_record(b"some-key", record.value, record.headers).extensions
+    )
 
 
 def test_kafka_header_names_are_case_insensitive_and_none_values_skipped() -> None:
-    headers = [("CE_ID", b"1"), ("ce_Source", b"/s"), ("ce_type", b"t"),
-               ("CE_SPECVERSION", b"1.0"), ("Content-Type", b"application/json"),
-               ("ce_subject", None)]
+    headers = [
+        ("CE_ID", b"1"),
+        ("ce_Source", b"/s"),
+        ("ce_type", b"t"),
+        ("CE_SPECVERSION", b"1.0"),
+        ("Content-Type", b"application/json"),
+        ("ce_subject", None),
+    ]
     event = kafka.from_record(None, b"[1]", headers)
-    assert event == CloudEvent(id="1", source="/s", type="t",
-                               datacontenttype="application/json", data=[1])
+    assert event == CloudEvent(
+        id="1", source="/s", type="t", datacontenttype="application/json", data=[1]
+    )
 
 
 def test_kafka_headerless_structured_value_is_accepted() -> None:
@@ -465,11 +489,28 @@ def test_kafka_headerless_structured_value_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("value", "headers", "attribute"),
     [
-        (b"x", [("ce_specversion", b"1.0"), ("ce_id", b"\xff"), ("ce_source", b"/s"),
-                ("ce_type", b"t")], "id"),
+        (
+            b"x",
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"\xff"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"t"),
+            ],
+            "id",
+        ),
         (b"", [("ce_specversion", b"1.0"), ("ce_source", b"/s"), ("ce_type", b"t")], "id"),
-        (b"{bad", [("ce_specversion", b"1.0"), ("ce_id", b"1"), ("ce_source", b"/s"),
-                   ("ce_type", b"t"), ("content-type", b"application/json")], "data"),
+        (
+            b"{bad",
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"t"),
+                ("content-type", b"application/json"),
+            ],
+            "data",
+        ),
         (b"plain", [], "specversion"),
         (b'{"a": 1}', [("content-type", b"application/json")], "specversion"),
         (None, [], "specversion"),

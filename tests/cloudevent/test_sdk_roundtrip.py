@@ -10,7 +10,7 @@ the incompatibility we saw, so a change in either side shows up.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -23,8 +23,7 @@ from events.bindings import http, kafka
 from events.bindings.sdk import from_sdk, to_sdk
 from events.cloudevent import CloudEvent, parse_time
 from events.errors import InvalidCloudEvent
-
-from cloudevent_samples import NON_UTF8, SAMPLES, TRICKY, make
+from tests.cloudevent.cloudevent_samples import NON_UTF8, SAMPLES, TRICKY, make
 
 # The SDK's binary writer turns non-dict values into str(value) ("False", "[1, 'two', None]"),
 # writes a JSON string unquoted, and always encodes text as UTF-8 whatever the charset.
@@ -235,9 +234,7 @@ def test_times_keep_their_instant_and_offset_at_microsecond_precision() -> None:
     assert parse_time(back.time) == parse_time("2024-05-01T12:30:45.5Z")
     sdk = sdk_event(time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert from_sdk(sdk).time == "2024-01-02T03:04:05Z"
-    offset = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).astimezone(
-        __import__("datetime").timezone(timedelta(hours=-3))
-    )
+    offset = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).astimezone(timezone(timedelta(hours=-3)))
     assert from_sdk(sdk_event(time=offset)).time == "2024-01-02T00:04:05-03:00"
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from events.cloudevent import CloudEvent, from_attributes, parse_time
 from events.errors import FnEventsError, InvalidCloudEvent
-
-from cloudevent_samples import make
+from tests.cloudevent.cloudevent_samples import make
 
 
 def _invalid(attribute: str, **attributes: Any) -> InvalidCloudEvent:
@@ -110,7 +109,7 @@ def test_parse_time_gives_the_instant() -> None:
     parsed = parse_time("2024-05-01T18:00:45.5+05:30")
     assert parsed == datetime(2024, 5, 1, 12, 30, 45, 500000, tzinfo=UTC)
     assert parsed.utcoffset() == timedelta(hours=5, minutes=30)
-    assert parse_time("2024-05-01T12:30:45Z").tzinfo == timezone.utc
+    assert parse_time("2024-05-01T12:30:45Z").tzinfo == UTC
 
 
 @pytest.mark.parametrize("value", ["https://example.com/s.json", "urn:example:schema", "x+y:z"])
@@ -192,4 +191,12 @@ def test_get_and_attributes_list_context_then_extensions() -> None:
     assert event.get("subject") == "s"
     assert event.get("zz") == "1"
     assert event.get("dataschema", "default") == "default"
-    assert list(event.attributes()) == ["id", "source", "specversion", "type", "subject", "time", "zz"]
+    assert list(event.attributes()) == [
+        "id",
+        "source",
+        "specversion",
+        "type",
+        "subject",
+        "time",
+        "zz",
+    ]

@@ -19,8 +19,11 @@ spec:
 """
 
 
-def trigger(condition: str = "tick", inputs: str = "tick: {eventSource: clock, event: tick}",
-            extra: str = "") -> str:
+def trigger(
+    condition: str = "tick",
+    inputs: str = "tick: {eventSource: clock, event: tick}",
+    extra: str = "",
+) -> str:
     return f"""
 apiVersion: events.openfunction.io/v1alpha1
 kind: Trigger

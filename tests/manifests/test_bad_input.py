@@ -23,8 +23,9 @@ def test_malformed_yaml_names_the_line(write) -> None:
 
 
 def test_unknown_kind_lists_the_known_kinds(write) -> None:
-    path = write("apiVersion: events.openfunction.io/v1alpha1\nkind: EventSauce\n"
-                 "metadata: {name: x}\n")
+    path = write(
+        "apiVersion: events.openfunction.io/v1alpha1\nkind: EventSauce\nmetadata: {name: x}\n"
+    )
     (message,) = errors_for(path)
     assert "unknown kind 'EventSauce'" in message
     assert "EventSource (events.openfunction.io/v1alpha1)" in message
@@ -46,8 +47,10 @@ def test_missing_required_field_names_the_path(write) -> None:
 
 
 def test_wrong_type_shows_the_value_given(write) -> None:
-    source = CRON_SOURCE.replace("cron:\n    tick: {schedule: \"@every 1s\"}",
-                                 "mqtt:\n    tick: {url: tcp://x:1883, topic: t, qos: high}")
+    source = CRON_SOURCE.replace(
+        'cron:\n    tick: {schedule: "@every 1s"}',
+        "mqtt:\n    tick: {url: tcp://x:1883, topic: t, qos: high}",
+    )
     (message,) = errors_for(write(BUS, source))
     assert "field 'spec.mqtt.tick.qos'" in message
     assert "valid integer" in message and "'high'" in message
@@ -55,8 +58,11 @@ def test_wrong_type_shows_the_value_given(write) -> None:
 
 def test_unknown_field_suggests_the_right_name(write) -> None:
     messages = errors_for(write(BUS, CRON_SOURCE, trigger().replace("condition:", "conditon:")))
-    assert any("field 'spec.subscribers[0].conditon': unknown field 'conditon'; "
-               "did you mean 'condition'?" in m for m in messages), messages
+    assert any(
+        "field 'spec.subscribers[0].conditon': unknown field 'conditon'; "
+        "did you mean 'condition'?" in m
+        for m in messages
+    ), messages
 
 
 def test_unknown_input_in_a_condition(write) -> None:
@@ -86,16 +92,31 @@ def test_input_name_that_is_not_an_identifier(write) -> None:
 @pytest.mark.parametrize(
     ("documents", "field", "problem"),
     [
-        ((CRON_SOURCE,), "spec.eventBus", "no EventBus 'default' in namespace 'default' "
-         "and no ClusterEventBus 'default'"),
+        (
+            (CRON_SOURCE,),
+            "spec.eventBus",
+            "no EventBus 'default' in namespace 'default' and no ClusterEventBus 'default'",
+        ),
         ((BUS, trigger()), "spec.inputs.tick.eventSource", "EventSource 'default/clock' not found"),
-        ((BUS, CRON_SOURCE, trigger(inputs="tick: {eventSource: clock, event: tock}")),
-         "spec.inputs.tick.event", "has no event 'tock'; its events are: tick"),
-        ((BUS.replace("spec: {}", "spec: {component: redis}"),), "spec.component",
-         "Component 'redis' not found"),
-        ((BUS, CRON_SOURCE, trigger(extra="    sink: {ref: {apiVersion: v1, kind: Function, "
-                                          "name: nope}}")),
-         "spec.subscribers[0].sink.ref", "Function 'default/nope' not found"),
+        (
+            (BUS, CRON_SOURCE, trigger(inputs="tick: {eventSource: clock, event: tock}")),
+            "spec.inputs.tick.event",
+            "has no event 'tock'; its events are: tick",
+        ),
+        (
+            (BUS.replace("spec: {}", "spec: {component: redis}"),),
+            "spec.component",
+            "Component 'redis' not found",
+        ),
+        (
+            (
+                BUS,
+                CRON_SOURCE,
+                trigger(extra="    sink: {ref: {apiVersion: v1, kind: Function, name: nope}}"),
+            ),
+            "spec.subscribers[0].sink.ref",
+            "Function 'default/nope' not found",
+        ),
     ],
     ids=["eventbus", "eventsource", "event", "component", "function"],
 )
@@ -121,8 +142,9 @@ def test_bad_cron_schedule_is_caught_at_load(write) -> None:
 
 
 def test_cli_reports_every_error_without_a_traceback(write, capsys) -> None:
-    path = write(BUS, CRON_SOURCE, trigger("tick && ("),
-                 trigger("nope").replace("name: t1", "name: t2"))
+    path = write(
+        BUS, CRON_SOURCE, trigger("tick && ("), trigger("nope").replace("name: t1", "name: t2")
+    )
     assert main(["validate", "-f", str(path)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -18,8 +18,10 @@ def test_openfunction_fixtures_load_unchanged(capsys) -> None:
     assert main(["validate", "-f", str(FIXTURES)]) == 0
     out = capsys.readouterr().out
     assert "loaded 6 resource(s) from 4 file(s)" in out
-    assert "NATS Streaming is end-of-life upstream; using NATS JetStream at " \
-           "nats://nats.default:4222" in out
+    assert (
+        "NATS Streaming is end-of-life upstream; using NATS JetStream at "
+        "nats://nats.default:4222" in out
+    )
     assert "input inputDemo <- topic default-my-eventsource-sample-one" in out
     assert "subscriber 1 when [eventA && eventB] -> topic metrics" in out
 
@@ -54,8 +56,9 @@ def test_directories_are_read_recursively(tmp_path) -> None:
 
 
 def test_topic_names_follow_openfunction() -> None:
-    assert topic_for("default", "my-eventsource", "sample-one") == \
-        "default-my-eventsource-sample-one"
+    assert (
+        topic_for("default", "my-eventsource", "sample-one") == "default-my-eventsource-sample-one"
+    )
 
 
 def test_namespaced_eventbus_wins_over_cluster_eventbus(write) -> None:
@@ -106,11 +109,14 @@ def test_secret_key_ref_resolves_from_the_environment(write, monkeypatch) -> Non
 
 def test_secret_key_ref_resolves_from_a_secret_manifest(write, monkeypatch) -> None:
     monkeypatch.delenv("REDIS_AUTH_PASSWORD", raising=False)
-    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: redis-auth}\n" \
-             "data: {password: aHVudGVyMg==}\n"
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: redis-auth}\n"
+        "data: {password: aHVudGVyMg==}\n"
+    )
     bus = BUS.replace("spec: {}", "spec: {component: eventbus}")
     plan = load_catalog([str(write(bus, REDIS_COMPONENT, secret))], []).bus_plan(
-        "default", "default")
+        "default", "default"
+    )
     assert plan.metadata["redisPassword"] == "hunter2"
 
 
@@ -128,9 +134,11 @@ def test_components_flag_replaces_a_component_of_the_same_name(write, tmp_path) 
     memory = REDIS_COMPONENT.split("spec:")[0] + "spec: {type: pubsub.in-memory}\n"
     bus = BUS.replace("spec: {}", "spec: {component: eventbus}")
     manifests = write(bus, memory, name="app.yaml")
-    override = write("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: eventbus}\n"
-                     "spec: {type: pubsub.kafka, metadata: [{name: brokers, value: 'x:9092'}]}\n",
-                     name="kafka.yaml")
+    override = write(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: eventbus}\n"
+        "spec: {type: pubsub.kafka, metadata: [{name: brokers, value: 'x:9092'}]}\n",
+        name="kafka.yaml",
+    )
     catalog = load_catalog([str(manifests)], [str(override)])
     plan = catalog.bus_plan("default", "default")
     assert plan.backend == "pubsub.kafka"

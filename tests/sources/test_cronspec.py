@@ -1,6 +1,6 @@
 """Cron schedules: next fire times worked out by hand, and every error message."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -123,7 +123,10 @@ ERRORS = [
     ("* * 0 * *", "field 'day-of-month' (3rd of 5) value 0 is out of range 1-31"),
     ("* * 32 * *", "field 'day-of-month' (3rd of 5) value 32 is out of range 1-31"),
     ("* * * 13 *", "field 'month' (4th of 5) value 13 is out of range 1-12"),
-    ("* * * * 7", "field 'day-of-week' (5th of 5) value 7 is out of range 0-6 (Sunday is 0 or SUN)"),
+    (
+        "* * * * 7",
+        "field 'day-of-week' (5th of 5) value 7 is out of range 0-6 (Sunday is 0 or SUN)",
+    ),
     ("* * * * * 1-7", "field 'day-of-week' (6th of 6) value 7 in '1-7' is out of range 0-6"),
     ("1-70 * * * *", "field 'minute' (1st of 5) value 70 in '1-70' is out of range 0-59"),
     (

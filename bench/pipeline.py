@@ -1,0 +1,201 @@
+"""The in-memory pipeline against the raw in-memory bus, in the same run.
+
+pipeline: publish to ``bench.in`` -> a real :class:`triggers.runner.TriggerRunner`
+(input ``tick``, one subscriber with ``Condition("tick", ["tick"])`` and target
+topic ``bench.out``; real MemoryBus, SinkClient, Metrics and a quiet Console) ->
+a consumer on ``bench.out`` that records the arrival time and acks.
+
+reference (raw bus): publish to ``bench.in`` -> the same consumer on ``bench.in``.
+
+Both use the same events (about 1 KB of JSON data each) and the same consumer,
+so ``pipeline / raw bus`` is the cost of the trigger hop: one extra bus hop plus
+the runner's condition evaluation, task per message, metrics and console.
+
+Throughput: N events published back to back; events/s from the first publish to
+the last ack on the far end; best of 3, the two setups interleaved.
+
+Latency: events published at a fixed moderate rate (paced on a schedule, so the
+bus is never the bottleneck); latency is the arrival time at the final consumer
+minus the time just before ``publish`` (tracked by event id); the first 5 % are
+dropped as warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import orjson
+
+from bench.report import Table, progress
+from events.bus.memory import MemoryBus
+from events.cloudevent import CloudEvent
+from events.console import Console
+from events.manifests.extensions import DEFAULT_DELIVERY
+from events.metrics import Metrics
+from triggers.conditions import Condition
+from triggers.runner import TriggerRunner
+from triggers.sinks import SinkClient
+from triggers.subscriber import DeliveryContext, Subscriber
+
+IN, OUT = "bench.in", "bench.out"
+REPEATS = 3
+RATE = 2_000  # events/s for the latency measurement
+TIMEOUT = 120.0
+TIME = "2024-05-01T12:30:45.123456Z"
+
+
+def make_events(n: int, tag: str) -> list[CloudEvent]:
+    """``n`` events with about 1 KB of JSON data each (ids unique per ``tag``)."""
+    readings = [round(20 + (k % 37) * 0.137, 3) for k in range(125)]
+    return [
+        CloudEvent(
+            id=f"{tag}-{i:07d}",
+            source="/sensors/north/room-12",
+            type="com.example.sensor.tick",
+            datacontenttype="application/json",
+            subject="room-12",
+            time=TIME,
+            extensions={"tenant": "acme-corp"},
+            data={
+                "seq": i,
+                "sensor": "room-12/thermo-3",
+                "unit": "celsius",
+                "readings": readings,
+                "note": "periodic reading; calibrated 2024-04-02 by tech 17",
+            },
+        )
+        for i in range(n)
+    ]
+
+
+class _Setup:
+    """One bus (and for the pipeline, one trigger) plus the final consumer."""
+
+    def __init__(self, pipeline: bool) -> None:
+        self.bus = MemoryBus()
+        self.arrivals: dict[str, float] = {}
+        self.runner: TriggerRunner | None = None
+        self.sinks = SinkClient()
+        if pipeline:
+            self._consumer_sub = self.bus.subscribe(OUT, "bench-consumer")
+            ctx = DeliveryContext(self.bus, self.sinks, Metrics(), Console(quiet=True))
+            subscriber = Subscriber(
+                trigger="bench/tick",
+                index=0,
+                condition=Condition("tick", ["tick"]),
+                policy=DEFAULT_DELIVERY,
+                dead_letter_topic="bench-tick-deadletter",
+                topic=OUT,
+            )
+            self.runner = TriggerRunner(
+                "bench/tick", {"tick": IN}, [subscriber], window=60.0, group="bench-tick",
+                ctx=ctx,
+            )
+            self.runner.start()
+        else:
+            self._consumer_sub = self.bus.subscribe(IN, "bench-consumer")
+
+    async def consume(self, n: int) -> None:
+        arrivals, clock = self.arrivals, time.perf_counter
+        async for message in self._consumer_sub:
+            arrivals[message.event.id] = clock()
+            await message.ack()
+            if len(arrivals) >= n:
+                return
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
+        await self.bus.close()
+        await self.sinks.close()
+
+
+async def _throughput(pipeline: bool, events: list[CloudEvent]) -> float:
+    """Events/s, first publish to last ack at the far end."""
+    setup = _Setup(pipeline)
+    consumer = asyncio.create_task(setup.consume(len(events)))
+    publish = setup.bus.publish
+    start = time.perf_counter()
+    for event in events:
+        await publish(IN, event)
+    await asyncio.wait_for(consumer, TIMEOUT)
+    elapsed = max(setup.arrivals.values()) - start
+    await setup.close()
+    return len(events) / elapsed
+
+
+async def _latencies(pipeline: bool, events: list[CloudEvent], rate: float) -> list[float]:
+    """Seconds from publish to arrival for each event, published at ``rate`` per second."""
+    setup = _Setup(pipeline)
+    consumer = asyncio.create_task(setup.consume(len(events)))
+    sent: dict[str, float] = {}
+    publish, clock, interval = setup.bus.publish, time.perf_counter, 1.0 / rate
+    start = clock()
+    for i, event in enumerate(events):
+        delay = start + i * interval - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[event.id] = clock()
+        await publish(IN, event)
+    await asyncio.wait_for(consumer, TIMEOUT)
+    await setup.close()
+    skip = len(events) // 20
+    return sorted(setup.arrivals[e.id] - sent[e.id] for e in events[skip:])
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _run(quick: bool) -> list[Table]:
+    n = 5_000 if quick else 20_000
+    latency_seconds = 1.0 if quick else 3.0
+    events = make_events(n, "tp")
+    size = len(orjson.dumps(events[0].data))
+
+    progress("pipeline: warm-up")
+    warm = make_events(2_000, "warm")
+    for pipeline in (False, True):
+        await _throughput(pipeline, warm)
+
+    raw_best = pipe_best = 0.0
+    for rep in range(1, REPEATS + 1):
+        progress(f"pipeline: throughput repeat {rep}/{REPEATS} (N={n:,})")
+        gc.collect()
+        raw_best = max(raw_best, await _throughput(False, events))
+        gc.collect()
+        pipe_best = max(pipe_best, await _throughput(True, events))
+
+    count = int(RATE * latency_seconds)
+    latency = {}
+    for pipeline in (False, True):
+        what = "pipeline" if pipeline else "raw bus"
+        progress(f"pipeline: latency, {what}, {count:,} events at {RATE:,} ev/s")
+        gc.collect()
+        latency[pipeline] = await _latencies(pipeline, make_events(count, f"lat{pipeline}"), RATE)
+
+    table = Table(
+        f"pipeline: in-memory publish -> trigger -> topic consumer vs raw MemoryBus "
+        f"(N={n:,}, JSON data {size} B; ratio = pipeline / raw bus)",
+        "pipeline",
+        "raw bus",
+    )
+    table.add("end-to-end throughput (higher is better)", "events/s", pipe_best, raw_best)
+    for label, q in (("p50", 0.50), ("p99", 0.99)):
+        table.add(
+            f"{label} latency at {RATE:,} ev/s (lower is better)",
+            "µs",
+            _percentile(latency[True], q) * 1e6,
+            _percentile(latency[False], q) * 1e6,
+        )
+    table.notes.append(
+        f"throughput: best of {REPEATS}, raw and pipeline interleaved; latency: "
+        f"{count:,} events paced at {RATE:,} ev/s each, first 5 % dropped"
+    )
+    return [table]
+
+
+def run(quick: bool = False) -> list[Table]:
+    return asyncio.run(_run(quick))

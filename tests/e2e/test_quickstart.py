@@ -1,0 +1,95 @@
+"""The README's quickstart as a user runs it: a real `fnevents run` subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def fnevents(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "events.cli", *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_until(process: subprocess.Popen[str], pattern: str, timeout: float = 20) -> list[str]:
+    """Lines up to and including the first matching ``pattern``."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"no line matching {pattern!r}; output so far:\n" + "\n".join(lines))
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_quickstart_delivers_serves_metrics_and_drains_on_sigterm() -> None:
+    process = fnevents("run", "-f", "examples/quickstart", "--port", "0")
+    try:
+        startup = read_until(process, r"health and metrics on")
+        ops = re.search(r"(http://\S+)/metrics", startup[-1]).group(1)
+        lines = read_until(process, r"delivered\s+default/hello-trigger#0")
+        assert any(line.startswith("hello: dev.fnevents.cron.fired") for line in lines)
+        assert get(f"{ops}/healthz") == (200, "ok\n")
+        assert get(f"{ops}/readyz") == (200, "ready\n")
+        status, metrics = get(f"{ops}/metrics")
+        assert status == 200
+        delivered = re.search(
+            r'fnevents_delivered_events_total\{subscriber="0",trigger="default/hello-trigger"\} '
+            r"(\S+)",
+            metrics,
+        )
+        assert delivered and float(delivered.group(1)) >= 1
+        assert 'fnevents_published_events_total{source="default/clock/tick"}' in metrics
+        assert "fnevents_delivery_latency_seconds_bucket" in metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert rest.rstrip().endswith("stopped")
+
+
+def test_ctrl_c_exits_zero() -> None:
+    process = fnevents("run", "-f", "examples/quickstart", "--port", "0")
+    read_until(process, r"running; press Ctrl-C")
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+
+
+def test_run_refuses_what_this_version_cannot_run_with_one_clear_message() -> None:
+    process = fnevents("run", "-f", "tests/fixtures/openfunction", "--port", "0")
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "Traceback" not in output
+    assert "kafka event 'sample-one'" in output
+    assert "not available in this version of fnevents yet" in output

@@ -1,0 +1,40 @@
+"""Build one trigger over a real in-memory bus, without manifests."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from events.bus.memory import MemoryBus
+from events.console import Console
+from events.manifests.extensions import DeliverySpec
+from events.metrics import Metrics
+from triggers.conditions import Condition
+from triggers.runner import TriggerRunner
+from triggers.sinks import SinkClient
+from triggers.subscriber import DeliveryContext, Subscriber
+
+FAST = DeliverySpec(retry=3, backoffPolicy="linear", backoffDelay=0.01, timeout=2)
+
+
+def subscriber(
+    index: int = 0, condition: str = "a", inputs: Sequence[str] = ("a",), **kwargs
+) -> Subscriber:
+    kwargs.setdefault("policy", FAST)
+    kwargs.setdefault("dead_letter_topic", "ns-t-deadletter")
+    return Subscriber(trigger="ns/t", index=index, condition=Condition(condition, inputs), **kwargs)
+
+
+class OwnedTrigger(TriggerRunner):
+    """A trigger that owns its sink client, so stopping it closes the connections too."""
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        await super().stop(drain_timeout)
+        await self.ctx.sinks.close()
+
+
+def runner(
+    bus: MemoryBus, subscribers: Sequence[Subscriber], inputs: dict[str, str], window: float = 60.0
+) -> tuple[TriggerRunner, DeliveryContext]:
+    ctx = DeliveryContext(bus, SinkClient(), Metrics(), Console(stream=io.StringIO()))
+    return OwnedTrigger("ns/t", inputs, subscribers, window, "ns-t", ctx), ctx

@@ -1,0 +1,191 @@
+"""Sink delivery end to end over real HTTP: retry, dead letters, ack only after."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from events.bus.memory import MemoryBus
+from events.cloudevent import CloudEvent
+from events.manifests.extensions import DeliverySpec
+from tests.sink import RecordingSink, Reply
+from tests.triggers.harness import runner, subscriber
+
+
+def tick(n: int = 1) -> CloudEvent:
+    return CloudEvent.create("test.tick", "/tests", {"n": n}, id=f"tick-{n}")
+
+
+async def dead_letters(bus: MemoryBus, topic: str = "ns-t-deadletter"):
+    return bus.subscribe(topic, "inspector")
+
+
+async def test_a_sink_that_fails_twice_gets_the_event_once() -> None:
+    async with RecordingSink(lambda n: Reply(500) if n < 2 else Reply(200)) as sink:
+        bus = MemoryBus()
+        dlq = await dead_letters(bus)
+        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        await sink.wait_for(1)
+        await trig.stop()
+        assert [e.id for e in sink.requests] == ["tick-1"] * 3
+        assert [e.id for e in sink.accepted] == ["tick-1"]
+        assert ctx.metrics.delivered.labels("ns/t", "0")._value.get() == 1
+        assert ctx.metrics.failed_attempts.labels("ns/t", "0")._value.get() == 2
+        assert await _empty(dlq)
+        await bus.close()
+
+
+async def test_a_sink_that_always_fails_leads_to_a_dead_letter_with_the_error() -> None:
+    async with RecordingSink(lambda n: Reply(500, body="database is down")) as sink:
+        bus = MemoryBus()
+        dlq = await dead_letters(bus)
+        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        letter = await asyncio.wait_for(anext(dlq), 5)
+        await letter.ack()
+        await trig.stop()
+        assert len(sink.requests) == 4, "the first try and 3 retries"
+        event = letter.event
+        assert (event.id, event.data) == ("tick-1", {"n": 1}), "the event itself is unchanged"
+        assert event.extensions["knativeerrordest"] == sink.url
+        assert event.extensions["knativeerrorcode"] == "500"
+        assert base64.b64decode(event.extensions["knativeerrordata"]) == b"database is down"
+        assert event.extensions["fnerrorattempts"] == 4
+        assert "answered HTTP 500" in event.extensions["fnerrorreason"]
+        assert ctx.metrics.dead_lettered.labels("ns/t", "0")._value.get() == 1
+        await bus.close()
+
+
+async def test_a_dead_letter_sink_receives_the_failed_event() -> None:
+    async with RecordingSink(lambda n: Reply(503)) as sink, RecordingSink() as graveyard:
+        bus = MemoryBus()
+        trig, _ = runner(
+            bus, [subscriber(sink_url=sink.url, dead_letter_url=graveyard.url)], {"a": "in"}
+        )
+        trig.start()
+        await bus.publish("in", tick())
+        await graveyard.wait_for(1)
+        await trig.stop()
+        (letter,) = graveyard.accepted
+        assert letter.id == "tick-1" and letter.extensions["knativeerrorcode"] == "503"
+        await bus.close()
+
+
+async def test_a_configured_dead_letter_topic_is_used() -> None:
+    async with RecordingSink(lambda n: Reply(500)) as sink:
+        bus = MemoryBus()
+        dlq = bus.subscribe("my-dlq", "inspector")
+        trig, _ = runner(
+            bus, [subscriber(sink_url=sink.url, dead_letter_topic="my-dlq")], {"a": "in"}
+        )
+        trig.start()
+        await bus.publish("in", tick())
+        letter = await asyncio.wait_for(anext(dlq), 5)
+        await letter.ack()
+        assert letter.event.id == "tick-1"
+        await trig.stop()
+        await bus.close()
+
+
+async def test_a_4xx_is_not_retried() -> None:
+    async with RecordingSink(lambda n: Reply(400, body="bad field")) as sink:
+        bus = MemoryBus()
+        dlq = await dead_letters(bus)
+        trig, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        letter = await asyncio.wait_for(anext(dlq), 5)
+        await letter.ack()
+        await trig.stop()
+        assert len(sink.requests) == 1
+        assert letter.event.extensions["fnerrorattempts"] == 1
+        await bus.close()
+
+
+async def test_a_hanging_sink_times_out_and_the_retry_succeeds() -> None:
+    policy = DeliverySpec(retry=2, backoffDelay=0.01, timeout=0.3)
+    async with RecordingSink(lambda n: Reply(200, delay=1 if n == 0 else 0)) as sink:
+        bus = MemoryBus()
+        trig, _ = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        await sink.wait_for(1, timeout=5)
+        await trig.stop()
+        assert len(sink.requests) == 2
+        await bus.close()
+
+
+async def test_retry_after_is_honoured() -> None:
+    policy = DeliverySpec(retry=1, backoffDelay=0.01, timeout=2)
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    def reply(n: int) -> Reply:
+        times.append(loop.time())
+        return Reply(429, headers={"Retry-After": "1"}) if n == 0 else Reply(200)
+
+    async with RecordingSink(reply) as sink:
+        bus = MemoryBus()
+        trig, _ = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        await sink.wait_for(1, timeout=5)
+        await trig.stop()
+        assert times[1] - times[0] >= 0.95
+        await bus.close()
+
+
+async def test_the_bus_message_is_acked_only_after_delivery() -> None:
+    async with RecordingSink(lambda n: Reply(200, delay=1.5 if n == 0 else 0)) as sink:
+        bus = MemoryBus()
+        trig, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        while not sink.requests:
+            await asyncio.sleep(0.01)
+        await trig.stop(drain_timeout=0.2)  # dies while the sink still holds the request
+        # a new replica of the trigger (same group) gets the event again
+        again, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        again.start()
+        await sink.wait_for(1)
+        await again.stop()
+        assert [e.id for e in sink.requests] == ["tick-1", "tick-1"], "redelivered, not lost"
+        await bus.close()
+
+
+async def test_a_topic_subscriber_publishes_to_the_bus() -> None:
+    bus = MemoryBus()
+    out = bus.subscribe("out", "reader")
+    trig, ctx = runner(bus, [subscriber(topic="out")], {"a": "in"})
+    trig.start()
+    await bus.publish("in", tick(7))
+    message = await asyncio.wait_for(anext(out), 5)
+    await message.ack()
+    assert message.event.id == "tick-7"
+    await trig.stop()
+    assert ctx.metrics.delivered.labels("ns/t", "0")._value.get() == 1
+    await bus.close()
+
+
+async def test_subscribers_are_independent_even_with_the_same_condition() -> None:
+    async with RecordingSink() as first, RecordingSink() as second:
+        bus = MemoryBus()
+        subs = [subscriber(0, sink_url=first.url), subscriber(1, sink_url=second.url)]
+        trig, _ = runner(bus, subs, {"a": "in"})
+        trig.start()
+        await bus.publish("in", tick())
+        await first.wait_for(1)
+        await second.wait_for(1)
+        await trig.stop()
+        await bus.close()
+
+
+async def _empty(subscription) -> bool:
+    try:
+        await asyncio.wait_for(anext(subscription), 0.2)
+    except TimeoutError:
+        return True
+    return False
