@@ -16,9 +16,8 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 
-import cel
-
 from events.errors import ExpressionError
+from triggers import celcore as cel
 
 TABLE_LIMIT = 12
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -53,7 +53,22 @@ class Message(abc.ABC):
         """The work failed: deliver the event again after ``delay`` seconds."""
 
 
-class Subscription(abc.ABC):
+class _ClosedOnExit:
+    """``async with`` support: leaving the block closes the object."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class Subscription(_ClosedOnExit, abc.ABC):
     """A group member's stream of messages. Iterate it; close it (or use ``async with``)."""
 
     def __aiter__(self) -> AsyncIterator[Message]:
@@ -72,16 +87,8 @@ class Subscription(abc.ABC):
     async def __aenter__(self) -> Subscription:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
-
-class EventBus(abc.ABC):
+class EventBus(_ClosedOnExit, abc.ABC):
     """A topic-based, consumer-group event bus. See the module docstring for the rules."""
 
     #: The Dapr component type this backend implements, e.g. ``pubsub.redis``.
@@ -89,7 +96,7 @@ class EventBus(abc.ABC):
     #: Optional capabilities, from the ``FEATURE_*`` names above.
     features: ClassVar[frozenset[str]] = frozenset()
 
-    async def start(self) -> None:  # noqa: B027 - optional hook, most backends connect here
+    async def start(self) -> None:
         """Connect to the broker. Raise ``BusError(retriable=True)`` if it is unreachable."""
 
     @abc.abstractmethod
@@ -111,11 +118,3 @@ class EventBus(abc.ABC):
     async def __aenter__(self) -> EventBus:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
