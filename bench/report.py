@@ -44,7 +44,7 @@ class Table:
     def render(self) -> str:
         header = ["benchmark", "unit", self.ours_label, self.reference_label, "ratio"]
         body = [
-            [r.benchmark, r.unit, _number(r.ours), _number(r.reference), f"{r.ratio:.2f}"]
+            [r.benchmark, r.unit, _number(r.ours), _number(r.reference), _ratio(r.ratio)]
             for r in self.rows
         ]
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -71,3 +71,9 @@ def _number(value: float) -> str:
     if abs(value) >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
+
+
+def _ratio(value: float) -> str:
+    if value != value:
+        return "n/a"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"

@@ -67,7 +67,10 @@ class CloudEvent:
         _check_optional(self)
         if self.extensions:
             _check_extensions(self.extensions)
-            object.__setattr__(self, "extensions", MappingProxyType(dict(self.extensions)))
+            # a dict only from_attributes holds needs no defensive copy
+            owned = type(self.extensions) is _OwnedExtensions
+            frozen = MappingProxyType(self.extensions if owned else dict(self.extensions))
+            object.__setattr__(self, "extensions", frozen)
         elif self.extensions is not _EMPTY:
             # an empty dict (or None) from the caller must not stay a mutable back door
             object.__setattr__(self, "extensions", _EMPTY)
@@ -123,7 +126,7 @@ class CloudEvent:
 def from_attributes(attributes: Mapping[str, Any], data: Any = None) -> CloudEvent:
     """Build an event from a flat attribute map (extensions mixed in), as the wire gives it."""
     known: dict[str, Any] = {}
-    extensions: dict[str, Any] = {}
+    extensions = _OwnedExtensions()
     for name, value in attributes.items():
         if name in CONTEXT_ATTRIBUTES:
             known[name] = value
@@ -184,23 +187,41 @@ def _check_optional(event: CloudEvent) -> None:
             )
 
 
+class _OwnedExtensions(dict):  # type: ignore[type-arg]
+    """Extensions built by :func:`from_attributes`, referenced nowhere else."""
+
+
+#: Extension names already checked; events reuse a handful of names, so the regex runs once.
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_LIMIT = 4096
+
+
 def _check_extensions(extensions: Mapping[str, Any]) -> None:
     for name, value in extensions.items():
-        if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
-            raise InvalidCloudEvent(
-                str(name), "extension names must be lower-case letters and digits only"
-            )
-        if name in RESERVED_NAMES:
-            raise InvalidCloudEvent(name, "is a reserved attribute name, not an extension")
-        if not isinstance(value, str | int | bool | bytes):
-            raise InvalidCloudEvent(
-                name,
-                f"extension values must be string, integer, boolean or binary, "
-                f"got {type(value).__name__}",
-            )
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and not (_INT_MIN <= value <= _INT_MAX)
-        ):
-            raise InvalidCloudEvent(name, f"integers must fit in 32 bits (spec), got {value}")
+        if name not in _GOOD_NAMES:
+            _check_extension_name(name)
+        _check_extension_value(name, value)
+
+
+def _check_extension_name(name: Any) -> None:
+    if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
+        raise InvalidCloudEvent(
+            str(name), "extension names must be lower-case letters and digits only"
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidCloudEvent(name, "is a reserved attribute name, not an extension")
+    if len(_GOOD_NAMES) < _GOOD_NAMES_LIMIT:
+        _GOOD_NAMES.add(name)
+
+
+def _check_extension_value(name: str, value: Any) -> None:
+    if type(value) is str:
+        return
+    if not isinstance(value, str | int | bool | bytes):
+        raise InvalidCloudEvent(
+            name,
+            f"extension values must be string, integer, boolean or binary, "
+            f"got {type(value).__name__}",
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
+        raise InvalidCloudEvent(name, f"integers must fit in 32 bits (spec), got {value}")

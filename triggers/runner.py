@@ -39,6 +39,8 @@ class TriggerRunner:
         self.name = name  # "namespace/name"
         self.inputs = dict(inputs)  # input name -> topic
         self.subscribers = list(subscribers)
+        for subscriber in self.subscribers:
+            subscriber.bind(ctx.metrics)
         self.window = window
         self.group = group
         self.ctx = ctx
@@ -72,13 +74,10 @@ class TriggerRunner:
         try:
             received = time.monotonic()
             matched = self.matching(input_name, received)
-            results = await asyncio.gather(
-                *(s.deliver(message.event, self.ctx, received) for s in matched),
-                return_exceptions=True,
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                raise failures[0]
+            if len(matched) == 1:  # the common case, without gather's extra task and loop hop
+                await matched[0].deliver(message.event, self.ctx, received)
+            elif matched:
+                await self._deliver_all(matched, message, received)
         except Exception as exc:  # noqa: BLE001 - any failure must put the event back, not lose it
             self.ctx.console.error(
                 f"trigger {self.name}: could not finish event {message.event.id} ({exc}); "
@@ -89,6 +88,15 @@ class TriggerRunner:
             await message.ack()
         finally:
             self._slots.release()
+
+    async def _deliver_all(self, matched: list[Subscriber], message: Message, received: float):
+        results = await asyncio.gather(
+            *(s.deliver(message.event, self.ctx, received) for s in matched),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
 
     def matching(self, input_name: str, now: float) -> list[Subscriber]:
         """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition holds."""

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
@@ -50,10 +51,21 @@ class Subscriber:
     sink_url: str | None = None
     topic: str | None = None
     dead_letter_url: str | None = None
+    _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def label(self) -> str:
         return f"{self.trigger}#{self.index}"
+
+    def bind(self, metrics: Metrics) -> None:
+        """Look this subscriber's metric series up once, not on every delivery."""
+        labels = (self.trigger, str(self.index))
+        self._counters = {
+            "delivered": metrics.delivered.labels(*labels),
+            "failed": metrics.failed_attempts.labels(*labels),
+            "dead_lettered": metrics.dead_lettered.labels(*labels),
+            "latency": metrics.latency.labels(self.trigger),
+        }
 
     async def deliver(self, event: CloudEvent, ctx: DeliveryContext, received: float) -> None:
         """Deliver or dead-letter ``event``. Raises only if the bus refused a publish."""
@@ -66,7 +78,7 @@ class Subscriber:
     async def _to_sink(self, event: CloudEvent, ctx: DeliveryContext, received: float) -> None:
         url = self.sink_url
         assert url is not None
-        failed = ctx.metrics.failed_attempts.labels(self.trigger, str(self.index))
+        failed = self._counters["failed"]
         outcome = await policy.deliver(
             lambda: ctx.sinks.post(url, event), self.policy, lambda _: failed.inc()
         )
@@ -76,7 +88,7 @@ class Subscriber:
         assert outcome.error is not None
         letter = dead_letter(event, url, outcome.error, outcome.attempts)
         where = await self._dead_letter(letter, ctx)
-        ctx.metrics.dead_lettered.labels(self.trigger, str(self.index)).inc()
+        self._counters["dead_lettered"].inc()
         ctx.console.delivery(
             "dead-lettered",
             self.label,
@@ -101,8 +113,8 @@ class Subscriber:
 
     def _delivered(self, event: CloudEvent, ctx: DeliveryContext, received: float, where: str):
         seconds = time.monotonic() - received
-        ctx.metrics.delivered.labels(self.trigger, str(self.index)).inc()
-        ctx.metrics.latency.labels(self.trigger).observe(seconds)
+        self._counters["delivered"].inc()
+        self._counters["latency"].observe(seconds)
         ctx.console.delivery("delivered", self.label, where, event, seconds)
 
 

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from events.bindings import _data
 from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
-from events.cloudevent import CloudEvent
+from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
 from events.errors import InvalidCloudEvent
 
 STRUCTURED_CONTENT_TYPE = _data.JSON_FORMAT
@@ -39,10 +39,13 @@ Headers = dict[str, str]
 
 def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
     """Binary mode: ``ce-*`` headers, ``Content-Type`` and the data as the body."""
-    headers = {
-        _PREFIX + name: encode_header_value(name, value)
-        for name, value in _data.header_attributes(event)
-    }
+    headers = {}
+    for name in _HEADER_CONTEXT_ATTRIBUTES:  # a plain loop: this is the hot path of every POST
+        value = getattr(event, name)
+        if value is not None:
+            headers[_PREFIX + name] = encode_header_value(name, value)
+    for name, value in event.extensions.items():
+        headers[_PREFIX + name] = encode_header_value(name, _data.canonical_string(value))
     if event.datacontenttype is not None:
         headers["Content-Type"] = event.datacontenttype
     return headers, _data.encode_data(event) or b""
@@ -83,8 +86,14 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return media.startswith(_data.STRUCTURED_PREFIX) or _PREFIX + "specversion" in lower
 
 
+_NEEDS_QUOTING = frozenset(' "%')
+_HEADER_CONTEXT_ATTRIBUTES = tuple(a for a in CONTEXT_ATTRIBUTES if a != "datacontenttype")
+
+
 def encode_header_value(attribute: str, value: str) -> str:
     """Percent-encode one attribute value for a ``ce-`` header (section 3.1.3.2)."""
+    if value.isascii() and value.isprintable() and not _NEEDS_QUOTING.intersection(value):
+        return value  # already in the spec's safe range: quote() would return it unchanged
     return quote(_data.utf8(attribute, value), safe=_SAFE)
 
 
@@ -95,6 +104,8 @@ def decode_header_value(attribute: str, value: str) -> str:
     says receivers must still accept that. Invalid UTF-8 is rejected.
     """
     value = value.strip()
+    if "%" not in value and '"' not in value and value.isascii():
+        return value  # nothing encoded: unquoting would return it unchanged
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
     return _data.from_utf8(attribute, unquote_to_bytes(value))
