@@ -74,13 +74,13 @@ def make_events(n: int, tag: str) -> list[CloudEvent]:
 class _Setup:
     """One bus (and for the pipeline, one trigger) plus the final consumer."""
 
-    def __init__(self, pipeline: bool) -> None:
+    async def start(self, pipeline: bool) -> _Setup:
         self.bus = MemoryBus()
         self.arrivals: dict[str, float] = {}
         self.runner: TriggerRunner | None = None
         self.sinks = SinkClient()
         if pipeline:
-            self._consumer_sub = self.bus.subscribe(OUT, "bench-consumer")
+            self._consumer_sub = await self.bus.subscribe(OUT, "bench-consumer")
             ctx = DeliveryContext(self.bus, self.sinks, Metrics(), Console(quiet=True))
             subscriber = Subscriber(
                 trigger="bench/tick",
@@ -98,9 +98,10 @@ class _Setup:
                 group="bench-tick",
                 ctx=ctx,
             )
-            self.runner.start()
+            await self.runner.start()
         else:
-            self._consumer_sub = self.bus.subscribe(IN, "bench-consumer")
+            self._consumer_sub = await self.bus.subscribe(IN, "bench-consumer")
+        return self
 
     async def consume(self, n: int) -> None:
         arrivals, clock = self.arrivals, time.perf_counter
@@ -119,7 +120,7 @@ class _Setup:
 
 async def _throughput(pipeline: bool, events: list[CloudEvent]) -> float:
     """Events/s, first publish to last ack at the far end."""
-    setup = _Setup(pipeline)
+    setup = await _Setup().start(pipeline)
     consumer = asyncio.create_task(setup.consume(len(events)))
     publish = setup.bus.publish
     start = time.perf_counter()
@@ -136,7 +137,7 @@ async def _latencies(
 ) -> tuple[list[float], float]:
     """Sorted seconds from publish to arrival, events published at ``rate`` per second;
     and the publish rate actually achieved."""
-    setup = _Setup(pipeline)
+    setup = await _Setup().start(pipeline)
     consumer = asyncio.create_task(setup.consume(len(events)))
     sent: dict[str, float] = {}
     publish, clock, interval = setup.bus.publish, time.perf_counter, 1.0 / rate

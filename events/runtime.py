@@ -62,7 +62,7 @@ class Runtime:
             self.console.say(f"health and metrics on {await self._ops.start()}/metrics")
         await self._start_buses()
         await self._start_functions()
-        self._start_triggers()
+        await self._start_triggers()
         self._start_sources()
         self.ready = True
 
@@ -132,10 +132,10 @@ class Runtime:
         assert sink.ref is not None
         return self.functions[(sink.ref.namespace or namespace, sink.ref.name)].url
 
-    def _start_triggers(self) -> None:
+    async def _start_triggers(self) -> None:
         for item in self.catalog.of_kind("Trigger"):
             runner = self._build_trigger(item)
-            runner.start()
+            await runner.start()
             self.triggers.append(runner)
             targets = ", ".join(_describe(s) for s in runner.subscribers)
             self.console.say(

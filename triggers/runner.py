@@ -50,10 +50,10 @@ class TriggerRunner:
         self._readers: list[asyncio.Task[None]] = []
         self._handlers: set[asyncio.Task[None]] = set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
         for input_name, topic in self.inputs.items():
-            subscription = self.ctx.bus.subscribe(topic, self.group)
+            subscription = await self.ctx.bus.subscribe(topic, self.group)
             self._subscriptions.append(subscription)
             self._readers.append(
                 asyncio.create_task(

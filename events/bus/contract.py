@@ -5,7 +5,8 @@ raising :class:`BusError` with ``retriable=True``; retry policy lives in the
 runtime, not in backends). ``publish`` returns only once the broker has accepted
 the event. ``subscribe(topic, group)`` returns a :class:`Subscription`: members of
 one group share the work; each group gets every event published after the group
-first subscribed. ``close()`` is idempotent and drains subscriptions.
+first subscribed (``subscribe`` returns only once that holds). ``close()`` is
+idempotent and drains subscriptions.
 
 Delivery is at least once. A message stays on the bus until ``ack()``; ``nack()``
 (or a subscriber that goes away without acking) makes it available again with
@@ -104,8 +105,9 @@ class EventBus(_ClosedOnExit, abc.ABC):
         """Put ``event`` on ``topic``; return once the broker holds it."""
 
     @abc.abstractmethod
-    def subscribe(self, topic: str, group: str) -> Subscription:
-        """Join ``group`` on ``topic``. The group exists from this call on."""
+    async def subscribe(self, topic: str, group: str) -> Subscription:
+        """Join ``group`` on ``topic``; return once the group exists on the broker, so
+        every event published after this returns reaches the group."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -154,7 +154,7 @@ class MemoryBus(EventBus):
         for group in groups.values():
             group.add(_Entry(event, key))
 
-    def subscribe(self, topic: str, group: str) -> Subscription:
+    async def subscribe(self, topic: str, group: str) -> Subscription:
         if self._closed:
             raise BusClosed("the in-memory bus is closed; cannot subscribe")
         groups = self._groups.setdefault(topic, {})

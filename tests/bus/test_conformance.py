@@ -41,7 +41,7 @@ async def nothing_within(subscription: Subscription, seconds: float) -> bool:
 
 
 async def test_publish_then_receive_keeps_the_event_whole(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     event = make_event(1, subject="vehicle-7", partitionkey="vehicle-7", sequence=3)
     await bus.publish(topic, event, key="vehicle-7")
     message = await receive(sub)
@@ -54,7 +54,7 @@ async def test_publish_then_receive_keeps_the_event_whole(bus: EventBus, topic: 
 
 
 async def test_every_group_gets_every_event(bus: EventBus, topic: str) -> None:
-    first, second = bus.subscribe(topic, "group-a"), bus.subscribe(topic, "group-b")
+    first, second = await bus.subscribe(topic, "group-a"), await bus.subscribe(topic, "group-b")
     for n in range(20):
         await bus.publish(topic, make_event(n))
     for sub in (first, second):
@@ -64,7 +64,7 @@ async def test_every_group_gets_every_event(bus: EventBus, topic: str) -> None:
 
 
 async def test_members_of_a_group_share_the_work(bus: EventBus, topic: str) -> None:
-    members = [bus.subscribe(topic, "workers"), bus.subscribe(topic, "workers")]
+    members = [await bus.subscribe(topic, "workers"), await bus.subscribe(topic, "workers")]
     seen: list[list[int]] = [[], []]
 
     async def work(index: int) -> None:
@@ -87,7 +87,7 @@ async def test_members_of_a_group_share_the_work(bus: EventBus, topic: str) -> N
 
 
 async def test_an_acked_event_is_not_delivered_again(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     await (await receive(sub)).ack()
     assert await nothing_within(sub, 0.3)
@@ -95,7 +95,7 @@ async def test_an_acked_event_is_not_delivered_again(bus: EventBus, topic: str) 
 
 
 async def test_nack_redelivers_with_the_attempt_counted(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     first = await receive(sub)
     await first.nack()
@@ -108,7 +108,7 @@ async def test_nack_redelivers_with_the_attempt_counted(bus: EventBus, topic: st
 
 
 async def test_nack_delay_holds_the_event_back(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     message = await receive(sub)
     nacked_at = time.monotonic()
@@ -121,7 +121,7 @@ async def test_nack_delay_holds_the_event_back(bus: EventBus, topic: str) -> Non
 
 
 async def test_settling_twice_counts_once(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     message = await receive(sub)
     await message.ack()
@@ -134,7 +134,7 @@ async def test_settling_twice_counts_once(bus: EventBus, topic: str) -> None:
 async def test_a_member_that_leaves_without_acking_gives_the_event_back(
     bus: EventBus, topic: str
 ) -> None:
-    leaver, stayer = bus.subscribe(topic, "g"), bus.subscribe(topic, "g")
+    leaver, stayer = await bus.subscribe(topic, "g"), await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     taken = await receive(leaver)
     await leaver.close(drain_timeout=0.1)  # dies holding the message
@@ -146,7 +146,7 @@ async def test_a_member_that_leaves_without_acking_gives_the_event_back(
 
 
 async def test_close_waits_for_events_in_flight(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await bus.publish(topic, make_event(1))
     message = await receive(sub)
 
@@ -161,13 +161,13 @@ async def test_close_waits_for_events_in_flight(bus: EventBus, topic: str) -> No
     await finisher
     with pytest.raises(StopAsyncIteration):
         await anext(sub)
-    follower = bus.subscribe(topic, "g")
+    follower = await bus.subscribe(topic, "g")
     assert await nothing_within(follower, 0.3), "the acked event must not come back"
     await follower.close()
 
 
 async def test_close_ends_a_waiting_iteration(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     waiter = asyncio.create_task(anext(sub))
     await asyncio.sleep(0.05)
     await sub.close()
@@ -176,7 +176,7 @@ async def test_close_ends_a_waiting_iteration(bus: EventBus, topic: str) -> None
 
 
 async def test_large_and_binary_events_arrive_intact(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     payload = bytes(range(256)) * 4096  # 1 MiB, every byte value
     event = CloudEvent.create("test.binary", "/tests/bus", payload)
     await bus.publish(topic, event)
@@ -188,7 +188,7 @@ async def test_large_and_binary_events_arrive_intact(bus: EventBus, topic: str) 
 
 
 async def test_closing_is_idempotent_and_final(bus: EventBus, topic: str) -> None:
-    sub = bus.subscribe(topic, "g")
+    sub = await bus.subscribe(topic, "g")
     await sub.close()
     await sub.close()
     await bus.close()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.memory
 
 async def test_publish_waits_while_a_group_is_full() -> None:
     bus = MemoryBus(max_pending=3)
-    sub = bus.subscribe("t", "g")
+    sub = await bus.subscribe("t", "g")
     for n in range(3):
         await bus.publish("t", CloudEvent.create("t", "/s", {"n": n}))
     blocked = asyncio.create_task(bus.publish("t", CloudEvent.create("t", "/s", {"n": 3})))
@@ -28,7 +28,7 @@ async def test_publish_waits_while_a_group_is_full() -> None:
 async def test_a_topic_without_groups_keeps_nothing() -> None:
     bus = MemoryBus()
     await bus.publish("t", CloudEvent.create("t", "/s", {"n": 0}))
-    sub = bus.subscribe("t", "late")
+    sub = await bus.subscribe("t", "late")
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(anext(sub), 0.2)
     await bus.close()

@@ -17,7 +17,7 @@ def tick(n: int = 1) -> CloudEvent:
 
 
 async def dead_letters(bus: MemoryBus, topic: str = "ns-t-deadletter"):
-    return bus.subscribe(topic, "inspector")
+    return await bus.subscribe(topic, "inspector")
 
 
 async def test_a_sink_that_fails_twice_gets_the_event_once() -> None:
@@ -25,7 +25,7 @@ async def test_a_sink_that_fails_twice_gets_the_event_once() -> None:
         bus = MemoryBus()
         dlq = await dead_letters(bus)
         trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         await sink.wait_for(1)
         await trig.stop()
@@ -42,7 +42,7 @@ async def test_a_sink_that_always_fails_leads_to_a_dead_letter_with_the_error() 
         bus = MemoryBus()
         dlq = await dead_letters(bus)
         trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         letter = await asyncio.wait_for(anext(dlq), 5)
         await letter.ack()
@@ -65,7 +65,7 @@ async def test_a_dead_letter_sink_receives_the_failed_event() -> None:
         trig, _ = runner(
             bus, [subscriber(sink_url=sink.url, dead_letter_url=graveyard.url)], {"a": "in"}
         )
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         await graveyard.wait_for(1)
         await trig.stop()
@@ -77,11 +77,11 @@ async def test_a_dead_letter_sink_receives_the_failed_event() -> None:
 async def test_a_configured_dead_letter_topic_is_used() -> None:
     async with RecordingSink(lambda n: Reply(500)) as sink:
         bus = MemoryBus()
-        dlq = bus.subscribe("my-dlq", "inspector")
+        dlq = await bus.subscribe("my-dlq", "inspector")
         trig, _ = runner(
             bus, [subscriber(sink_url=sink.url, dead_letter_topic="my-dlq")], {"a": "in"}
         )
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         letter = await asyncio.wait_for(anext(dlq), 5)
         await letter.ack()
@@ -95,7 +95,7 @@ async def test_a_4xx_is_not_retried() -> None:
         bus = MemoryBus()
         dlq = await dead_letters(bus)
         trig, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         letter = await asyncio.wait_for(anext(dlq), 5)
         await letter.ack()
@@ -110,7 +110,7 @@ async def test_a_hanging_sink_times_out_and_the_retry_succeeds() -> None:
     async with RecordingSink(lambda n: Reply(200, delay=1 if n == 0 else 0)) as sink:
         bus = MemoryBus()
         trig, _ = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         await sink.wait_for(1, timeout=5)
         await trig.stop()
@@ -130,7 +130,7 @@ async def test_retry_after_is_honoured() -> None:
     async with RecordingSink(reply) as sink:
         bus = MemoryBus()
         trig, _ = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         await sink.wait_for(1, timeout=5)
         await trig.stop()
@@ -142,14 +142,14 @@ async def test_the_bus_message_is_acked_only_after_delivery() -> None:
     async with RecordingSink(lambda n: Reply(200, delay=1.5 if n == 0 else 0)) as sink:
         bus = MemoryBus()
         trig, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         while not sink.requests:
             await asyncio.sleep(0.01)
         await trig.stop(drain_timeout=0.2)  # dies while the sink still holds the request
         # a new replica of the trigger (same group) gets the event again
         again, _ = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        again.start()
+        await again.start()
         await sink.wait_for(1)
         await again.stop()
         assert [e.id for e in sink.requests] == ["tick-1", "tick-1"], "redelivered, not lost"
@@ -158,9 +158,9 @@ async def test_the_bus_message_is_acked_only_after_delivery() -> None:
 
 async def test_a_topic_subscriber_publishes_to_the_bus() -> None:
     bus = MemoryBus()
-    out = bus.subscribe("out", "reader")
+    out = await bus.subscribe("out", "reader")
     trig, ctx = runner(bus, [subscriber(topic="out")], {"a": "in"})
-    trig.start()
+    await trig.start()
     await bus.publish("in", tick(7))
     message = await asyncio.wait_for(anext(out), 5)
     await message.ack()
@@ -175,7 +175,7 @@ async def test_subscribers_are_independent_even_with_the_same_condition() -> Non
         bus = MemoryBus()
         subs = [subscriber(0, sink_url=first.url), subscriber(1, sink_url=second.url)]
         trig, _ = runner(bus, subs, {"a": "in"})
-        trig.start()
+        await trig.start()
         await bus.publish("in", tick())
         await first.wait_for(1)
         await second.wait_for(1)
