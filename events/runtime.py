@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 
 from events.bus.contract import EventBus
-from events.bus.registry import backend_factory, create_bus
+from events.bus.registry import create_bus, settings_for
 from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BackendNotAvailable
@@ -80,7 +80,7 @@ class Runtime:
                 f"fnevents yet: {'; '.join(missing)} (available: {', '.join(SOURCE_CLASSES)})"
             )
         for item, name in self._bus_users():
-            backend_factory(self.catalog.bus_plan(item.namespace, name))
+            settings_for(self.catalog.bus_plan(item.namespace, name))
 
     def _bus_users(self) -> list[tuple[Loaded, str]]:
         users = [(es, es.resource.spec.eventBus) for es in self.catalog.of_kind("EventSource")]
@@ -166,7 +166,14 @@ class Runtime:
             self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
         )
         return TriggerRunner(
-            f"{ns}/{name}", inputs, subscribers, spec.conditionWindow, group=f"{ns}-{name}", ctx=ctx
+            f"{ns}/{name}",
+            inputs,
+            subscribers,
+            spec.conditionWindow,
+            group=f"{ns}-{name}",
+            ctx=ctx,
+            max_deliveries=spec.maxDeliveries,
+            dead_letter_topic=f"{ns}-{name}-deadletter",
         )
 
     def _start_sources(self) -> None:

@@ -8,6 +8,10 @@ at least once, never lost). Messages are handled concurrently up to
 ``max_in_flight``; reading stops while that many are open, which is the
 backpressure to the bus.
 
+A message the bus hands over more than ``max_deliveries`` times (a poison
+message, or one the bus could not decode) goes to the trigger's dead-letter
+topic instead of cycling forever.
+
 Condition state (when each input last had an event) lives in this process: it
 starts empty on restart and is not shared between replicas. That matches
 OpenFunction and is documented; the events themselves are never lost.
@@ -20,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from events.bus.contract import Message, Subscription
+from events.bus.poison import DEFAULT_MAX_ATTEMPTS, bounded
 from triggers.subscriber import DeliveryContext, Subscriber
 
 NACK_DELAY = 1.0
@@ -35,6 +40,8 @@ class TriggerRunner:
         group: str,
         ctx: DeliveryContext,
         max_in_flight: int = 64,
+        max_deliveries: int = DEFAULT_MAX_ATTEMPTS,
+        dead_letter_topic: str | None = None,
     ) -> None:
         self.name = name  # "namespace/name"
         self.inputs = dict(inputs)  # input name -> topic
@@ -44,6 +51,8 @@ class TriggerRunner:
         self.window = window
         self.group = group
         self.ctx = ctx
+        self.max_deliveries = max_deliveries
+        self.dead_letter_topic = dead_letter_topic or f"{group}-deadletter"
         self._slots = asyncio.Semaphore(max_in_flight)
         self._last_seen: dict[str, float] = {}
         self._subscriptions: list[Subscription] = []
@@ -53,7 +62,12 @@ class TriggerRunner:
     async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
         for input_name, topic in self.inputs.items():
-            subscription = await self.ctx.bus.subscribe(topic, self.group)
+            subscription = bounded(
+                await self.ctx.bus.subscribe(topic, self.group),
+                self.ctx.bus,
+                self.max_deliveries,
+                self.dead_letter_topic,
+            )
             self._subscriptions.append(subscription)
             self._readers.append(
                 asyncio.create_task(

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import ClassVar
 
+from events.bus.settings import BackendSettings
 from events.cloudevent import CloudEvent
 
 #: Optional capabilities a backend may list in ``EventBus.features``.
@@ -96,6 +97,8 @@ class EventBus(_ClosedOnExit, abc.ABC):
     component_type: ClassVar[str]
     #: Optional capabilities, from the ``FEATURE_*`` names above.
     features: ClassVar[frozenset[str]] = frozenset()
+    #: The pydantic model of this backend's component metadata (Dapr's names).
+    Settings: ClassVar[type[BackendSettings]]
 
     async def start(self) -> None:
         """Connect to the broker. Raise ``BusError(retriable=True)`` if it is unreachable."""

@@ -19,7 +19,10 @@ import contextlib
 from collections import deque
 from typing import ClassVar
 
+from pydantic import Field
+
 from events.bus.contract import EventBus, Message, Subscription
+from events.bus.settings import BackendSettings
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed
 
@@ -131,13 +134,28 @@ class _MemorySubscription(Subscription):
             self.redeliver(entry, 0.0)
 
 
+class MemorySettings(BackendSettings):
+    maxPending: int = Field(
+        default=DEFAULT_MAX_PENDING,
+        ge=1,
+        description="extension: unacked events per group before publishing waits",
+    )
+
+
 class MemoryBus(EventBus):
     """The embedded bus. ``max_pending`` bounds unacked events per group."""
 
     component_type: ClassVar[str] = "pubsub.in-memory"
+    Settings = MemorySettings
 
-    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
-        self._max_pending = max_pending
+    def __init__(
+        self,
+        settings: MemorySettings | None = None,
+        pubsub_name: str = "eventbus",
+        max_pending: int | None = None,
+    ) -> None:
+        settings = settings or MemorySettings()
+        self._max_pending = max_pending or settings.maxPending
         self._groups: dict[str, dict[str, _Group]] = {}
         self._subscriptions: list[_MemorySubscription] = []
         self._closed = False

@@ -4,6 +4,9 @@
   selects the backend.
 - ``spec.natsStreaming`` maps to NATS JetStream at the same ``natsURL`` (NATS
   Streaming is end-of-life upstream).
+- ``spec.component`` with ``spec.sidecar: true``: the Dapr sidecar's pub/sub
+  component of that name, through the ``dapr`` SDK (the Component itself lives in
+  the sidecar's configuration, so it need not be among our manifests).
 - No broker settings at all: the embedded in-memory bus, shared by every such
   EventBus in the process.
 """
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from events.manifests.catalog import Catalog
 
 EMBEDDED = "pubsub.in-memory"
+SIDECAR = "dapr"
 JETSTREAM = "pubsub.jetstream"
 
 
@@ -38,6 +42,8 @@ class BusPlan:
     def describe(self) -> str:
         if self.component is not None:
             return f"{self.backend} (Component {self.component.name})"
+        if self.backend == SIDECAR:
+            return f"Dapr sidecar pub/sub '{self.metadata['pubsubName']}'"
         if self.backend == JETSTREAM:
             return f"{JETSTREAM} at {self.metadata['natsURL']}"
         return "embedded in-memory bus"
@@ -56,6 +62,13 @@ def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
     """
     spec = bus.resource.spec
     via = f"{bus.kind} {bus.name}"
+    if spec.sidecar:
+        return BusPlan(
+            key=f"dapr:{spec.component}",
+            backend=SIDECAR,
+            via=via,
+            metadata={"pubsubName": spec.component},
+        )
     if spec.component:
         home = namespace if bus.kind == "ClusterEventBus" else bus.namespace
         component = find_component(catalog, home, spec.component)

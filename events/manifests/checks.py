@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from events.bus.registry import backend_factory
+from events.bus.registry import settings_for
 from events.errors import BackendNotAvailable, ExpressionError, FnEventsError, ManifestError
 from events.manifests.buses import find_component
 from events.manifests.common import SinkSpec
@@ -34,8 +34,8 @@ def check_all(catalog: Catalog) -> list[ManifestError]:
 
 def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
     name = bus.resource.spec.component
-    if not name:
-        _warn_unavailable(bus, catalog)
+    if not name or bus.resource.spec.sidecar:
+        yield from _check_backend(bus, catalog, bus.namespace)
         return
     if bus.kind == "ClusterEventBus":  # cluster-scoped: any namespace may supply the Component
         component = next((c for c in catalog.of_kind("Component") if c.name == name), None)
@@ -62,14 +62,17 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
     except ManifestError as exc:
         yield exc
         return
-    _warn_unavailable(bus, catalog, user_namespace)
+    yield from _check_backend(bus, catalog, user_namespace)
 
 
-def _warn_unavailable(bus: Loaded, catalog: Catalog, namespace: str | None = None) -> None:
+def _check_backend(bus: Loaded, catalog: Catalog, namespace: str) -> Iterator[ManifestError]:
+    """Metadata errors are load errors; a backend this build lacks is a warning."""
     try:
-        backend_factory(catalog.bus_plan(namespace or bus.namespace, bus.name))
+        settings_for(catalog.bus_plan(namespace, bus.name))
     except BackendNotAvailable as exc:
         catalog.warnings.append(f"{exc}; `fnevents run` will refuse to start it")
+    except ManifestError as exc:
+        yield exc
 
 
 def _check_bus_ref(item: Loaded, name: str, field: str, catalog: Catalog) -> ManifestError | None:

@@ -156,11 +156,18 @@ class EventBusSpec(Model):
     component: str | None = Field(
         default=None, description="extension: the name of a Dapr pub/sub Component to use"
     )
+    sidecar: bool = Field(
+        default=False,
+        description="extension: reach 'component' through a Dapr sidecar (DAPR_GRPC_ENDPOINT, "
+        "DAPR_API_TOKEN, ...) instead of connecting to the broker directly",
+    )
 
     @model_validator(mode="after")
     def _one_backend(self) -> EventBusSpec:
         if self.natsStreaming is not None and self.component is not None:
             raise ValueError("set 'natsStreaming' or 'component', not both")
+        if self.sidecar and not self.component:
+            raise ValueError("'sidecar: true' needs 'component': the sidecar's pub/sub name")
         return self
 
 
@@ -198,6 +205,12 @@ class TriggerSpec(Model):
     )
     delivery: DeliverySpec | None = Field(
         default=None, description="extension: default retry policy for every subscriber"
+    )
+    maxDeliveries: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="extension: bus deliveries of one message before it is dead-lettered",
     )
 
     @field_validator("inputs")

@@ -1,38 +1,80 @@
 """Backends for the bus conformance suite.
 
-Every backend listed in ``BACKENDS`` runs every test in ``test_conformance.py``.
-A backend plugs in with a factory (an async context manager yielding a started
-bus) and a pytest marker, so ``pytest -m memory`` runs one backend alone.
+Every backend in ``BACKENDS`` runs every test in ``test_conformance.py`` against a
+real broker (started by the session fixtures in ``tests/conftest.py``). A backend
+plugs in with a function that turns the broker fixture into component metadata
+(Dapr's names), and a marker, so ``pytest -m redis`` runs one backend alone.
+Timeouts are short so redelivery tests run in seconds, not minutes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from events.bus.contract import EventBus
-from events.bus.memory import MemoryBus
+from events.bus.registry import BACKENDS as REGISTRY
 
 
-@contextlib.asynccontextmanager
-async def memory_bus() -> AsyncIterator[EventBus]:
-    async with MemoryBus() as bus:
-        yield bus
+@dataclass(frozen=True)
+class Case:
+    component_type: str
+    broker_fixture: str | None
+    metadata: Callable[[Any], dict[str, str]]
+    mark: pytest.MarkDecorator
 
 
-BACKENDS: dict[str, tuple[Callable[[], Any], pytest.MarkDecorator]] = {
-    "memory": (memory_bus, pytest.mark.memory),
+BACKENDS: dict[str, Case] = {
+    "memory": Case("pubsub.in-memory", None, lambda _: {}, pytest.mark.memory),
+    "redis": Case(
+        "pubsub.redis",
+        "redis_broker",
+        lambda b: {"redisHost": b.address, "processingTimeout": "1s", "redeliverInterval": "200ms"},
+        pytest.mark.redis,
+    ),
+    "kafka": Case(
+        "pubsub.kafka",
+        "kafka_broker",
+        lambda b: {"brokers": b.address, "sessionTimeout": "2s", "heartbeatInterval": "500ms"},
+        pytest.mark.kafka,
+    ),
+    "jetstream": Case(
+        "pubsub.jetstream",
+        "nats_broker",
+        lambda b: {"natsURL": f"nats://{b.address}", "ackWait": "1s"},
+        pytest.mark.jetstream,
+    ),
+    "mqtt": Case(
+        "pubsub.mqtt3", "mqtt_broker", lambda b: {"url": f"tcp://{b.address}"}, pytest.mark.mqtt
+    ),
 }
 
 
-@pytest.fixture(params=[pytest.param(name, marks=mark) for name, (_, mark) in BACKENDS.items()])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    factory, _ = BACKENDS[request.param]
-    async with factory() as started:
+def make_bus(name: str, broker: Any) -> EventBus:
+    """A bus for backend ``name`` on ``broker``, built the way the runtime builds one."""
+    case = BACKENDS[name]
+    cls = REGISTRY[case.component_type].load()
+    return cls(cls.Settings.model_validate(case.metadata(broker)), pubsub_name="conformance")
+
+
+@pytest.fixture(params=[pytest.param(name, marks=case.mark) for name, case in BACKENDS.items()])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def broker(backend: str, request: pytest.FixtureRequest) -> Any:
+    fixture = BACKENDS[backend].broker_fixture
+    return request.getfixturevalue(fixture) if fixture else None
+
+
+@pytest.fixture
+async def bus(backend: str, broker: Any) -> AsyncIterator[EventBus]:
+    async with make_bus(backend, broker) as started:
         yield started
 
 

