@@ -87,7 +87,15 @@ class ScheduleError(FnEventsError, ValueError):
 
 
 class BusError(FnEventsError):
-    """The event bus could not do what was asked."""
+    """The event bus could not do what was asked.
+
+    ``retriable=True`` means the broker is unreachable for now (the core retries
+    with backoff); False means retrying cannot help (bad settings, closed bus).
+    """
+
+    def __init__(self, message: str, *, retriable: bool = False) -> None:
+        self.retriable = retriable
+        super().__init__(message)
 
 
 class BusClosed(BusError, RuntimeError):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from events.bus.contract import EventBus
 from events.bus.registry import create_bus, settings_for
+from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BackendNotAvailable
@@ -203,7 +204,7 @@ class Runtime:
         async def emit(event: CloudEvent) -> None:
             produced.inc()
             if bus is not None:
-                await bus.publish(topic, event, key=event.subject)
+                await publish_until_accepted(bus, topic, event, event.subject, self.console.warn)
                 published.inc()
             if sink is not None:
                 await self._to_sink(sink, event)

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from events.bus.contract import Message, Subscription
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS, bounded
+from events.bus.resilient import ResilientSubscription
 from triggers.subscriber import DeliveryContext, Subscriber
 
 NACK_DELAY = 1.0
@@ -62,8 +63,9 @@ class TriggerRunner:
     async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
         for input_name, topic in self.inputs.items():
+            connection = ResilientSubscription(self.ctx.bus, topic, self.group, self._warn)
             subscription = bounded(
-                await self.ctx.bus.subscribe(topic, self.group),
+                await connection.open(),
                 self.ctx.bus,
                 self.max_deliveries,
                 self.dead_letter_topic,
@@ -74,6 +76,9 @@ class TriggerRunner:
                     self._read(input_name, subscription), name=f"trigger {self.name} {input_name}"
                 )
             )
+
+    def _warn(self, text: str) -> None:
+        self.ctx.console.warn(f"trigger {self.name}: {text}")
 
     async def _read(self, input_name: str, subscription: Subscription) -> None:
         counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
