@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
 from events.console import Console
 from events.errors import FnEventsError
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
+#: While the same error repeats, say so again this often, not on every attempt.
+REMIND_EVERY = 60.0
 
 
-def backoff_delays(initial: float = INITIAL_BACKOFF, maximum: float = MAX_BACKOFF):
+def backoff_delays(
+    initial: float = INITIAL_BACKOFF, maximum: float = MAX_BACKOFF
+) -> Iterator[float]:
     """Exponential delays with +-20 % jitter, so replicas don't retry in lockstep."""
     delay = initial
     while True:
@@ -27,11 +32,19 @@ async def keep_running(
     console: Console,
     on_error: Callable[[], None] | None = None,
 ) -> None:
-    """Run ``run`` until it returns; after an error, say so plainly and start it again."""
+    """Run ``run`` until it returns; after an error, say so plainly and start it again.
+
+    The first failure is reported in full; while the same error repeats, only a
+    short reminder is printed every ``REMIND_EVERY`` seconds, so an outage is one
+    clear message rather than a wall of them.
+    """
     delays = backoff_delays()
+    last_message, last_said, attempts = "", 0.0, 0
     while True:
         try:
             await run()
+            if attempts:
+                console.say(f"{label}: recovered after {attempts} failed attempt(s)")
             return
         except asyncio.CancelledError:
             raise
@@ -39,8 +52,15 @@ async def keep_running(
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - a failing part is restarted, never fatal
             message = f"{type(exc).__name__}: {exc}"
+        attempts += 1
         if on_error is not None:
             on_error()
         delay = next(delays)
-        console.error(f"{label}: {message}; retrying in {delay:.1f}s")
+        now = time.monotonic()
+        if message != last_message:
+            console.error(f"{label}: {message}; retrying with backoff")
+            last_message, last_said = message, now
+        elif now - last_said >= REMIND_EVERY:
+            console.error(f"{label}: still failing after {attempts} attempts ({message})")
+            last_said = now
         await asyncio.sleep(delay)
