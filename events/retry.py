@@ -31,8 +31,12 @@ async def keep_running(
     run: Callable[[], Awaitable[None]],
     console: Console,
     on_error: Callable[[], None] | None = None,
+    only_retriable: bool = False,
 ) -> None:
     """Run ``run`` until it returns; after an error, say so plainly and start it again.
+
+    With ``only_retriable``, an fnevents error that says retrying cannot help
+    (bad settings, say) is raised instead of retried.
 
     The first failure is reported in full; while the same error repeats, only a
     short reminder is printed every ``REMIND_EVERY`` seconds, so an outage is one
@@ -49,6 +53,8 @@ async def keep_running(
         except asyncio.CancelledError:
             raise
         except FnEventsError as exc:
+            if only_retriable and not exc.retriable:
+                raise
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - a failing part is restarted, never fatal
             message = f"{type(exc).__name__}: {exc}"

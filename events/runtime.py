@@ -111,7 +111,9 @@ class Runtime:
             bus = create_bus(plan)
             if plan.notice:
                 self.console.say(f"note: {plan.notice}")
-            await keep_running(f"bus {plan.describe()}", bus.start, self.console)
+            await keep_running(
+                f"bus {plan.describe()}", bus.start, self.console, only_retriable=True
+            )
             self.buses[plan.key] = bus
             self.console.say(f"bus: {bus.describe()} ({plan.via})")
 

@@ -81,6 +81,16 @@ class TriggerRunner:
         self.ctx.console.warn(f"trigger {self.name}: {text}")
 
     async def _read(self, input_name: str, subscription: Subscription) -> None:
+        try:
+            await self._consume(input_name, subscription)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - say why the input stopped, don't die silently
+            self.ctx.console.error(
+                f"trigger {self.name}: stopped reading input {input_name}: {exc}"
+            )
+
+    async def _consume(self, input_name: str, subscription: Subscription) -> None:
         counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
         async for message in subscription:
             counter.inc()
