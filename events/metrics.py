@@ -38,6 +38,12 @@ class Metrics:
         self.published = Counter(
             "fnevents_published_events", "Events a source put on the bus", ["source"], registry=r
         )
+        self.source_rejected = Counter(
+            "fnevents_source_rejected",
+            "Input a source could not turn into an event, sent to its dead letter",
+            ["source"],
+            registry=r,
+        )
         self.source_errors = Counter(
             "fnevents_source_errors", "Errors a source reported", ["source"], registry=r
         )

@@ -9,12 +9,11 @@ triggers drain what they hold, functions and buses close.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 from events.bus.contract import EventBus
 from events.bus.registry import create_bus, settings_for
-from events.bus.resilient import publish_until_accepted
-from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BackendNotAvailable
 from events.functions import FunctionServer, load_target
@@ -24,7 +23,9 @@ from events.manifests.extensions import DEFAULT_DELIVERY
 from events.manifests.loader import Loaded
 from events.metrics import Metrics
 from events.ops import OpsServer
+from events.outlets import OutletPlan, build_outlet
 from events.retry import keep_running
+from sources.contract import SourceIdentity
 from sources.registry import SOURCE_CLASSES, make_source
 from triggers.runner import TriggerRunner
 from triggers.sinks import SinkClient
@@ -183,43 +184,31 @@ class Runtime:
         for item in self.catalog.of_kind("EventSource"):
             for kind, event, _ in item.resource.spec.events():
                 source = make_source(item, kind, event)
-                emit = self._emitter(item, event, source.identity.label)
+                outlet = build_outlet(
+                    self._outlet_plan(item, source.identity),
+                    self.sinks,
+                    self.metrics,
+                    self.console,
+                )
                 label = f"source {source.describe()}"
                 errors = self.metrics.source_errors.labels(source.identity.label)
                 task = asyncio.create_task(
-                    keep_running(
-                        label, lambda s=source, e=emit: s.run(e), self.console, errors.inc
-                    ),
+                    keep_running(label, partial(source.run, outlet), self.console, errors.inc),
                     name=label,
                 )
                 self._sources.append(task)
                 self.console.say(f"{label} started")
 
-    def _emitter(self, item: Loaded, event_name: str, label: str):
+    def _outlet_plan(self, item: Loaded, identity: SourceIdentity) -> OutletPlan:
         spec = item.resource.spec
-        bus = self.bus_for(item, spec.eventBus) if spec.eventBus else None
-        topic = topic_for(item.namespace, item.name, event_name)
-        sink = self.sink_url(spec.sink, item.namespace)
-        produced = self.metrics.source_events.labels(label)
-        published = self.metrics.published.labels(label)
-
-        async def emit(event: CloudEvent) -> None:
-            produced.inc()
-            if bus is not None:
-                await publish_until_accepted(bus, topic, event, event.subject, self.console.warn)
-                published.inc()
-            if sink is not None:
-                await self._to_sink(sink, event)
-
-        return emit
-
-    async def _to_sink(self, url: str, event: CloudEvent) -> None:
-        from triggers import policy
-
-        outcome = await policy.deliver(lambda: self.sinks.post(url, event), DEFAULT_DELIVERY)
-        if not outcome.delivered:
-            assert outcome.error is not None
-            raise outcome.error
+        return OutletPlan(
+            identity=identity,
+            bus=self.bus_for(item, spec.eventBus) if spec.eventBus else None,
+            topic=topic_for(item.namespace, item.name, identity.event),
+            dead_letter_topic=f"{item.namespace}-{item.name}-deadletter",
+            sink_url=self.sink_url(spec.sink, item.namespace),
+            dead_letter_url=self.sink_url(spec.deadLetterSink, item.namespace),
+        )
 
 
 def _describe(subscriber: Subscriber) -> str:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from events.cloudevent import CloudEvent
-from sources.contract import Emit, Source, SourceIdentity
+from sources.contract import Outlet, Source, SourceIdentity
 from sources.cronspec import Schedule, parse, try_zone
 
 EVENT_TYPE = "dev.fnevents.cron.fired"
@@ -69,13 +69,13 @@ class CronSource(Source):
         self.skipped = 0
         self._now = now
 
-    async def run(self, emit: Emit) -> None:
+    async def run(self, outlet: Outlet) -> None:
         """Sleep until each fire time, then emit its event. Never returns; cancel it."""
         due = self.schedule.next_after(self._now())
         while True:
             await self._sleep_until(due)
             due = self._latest_due(due)
-            await emit(self.event_for(due))
+            await outlet.emit(self.event_for(due))
             due = self.schedule.next_after(due)
 
     def event_for(self, scheduled: datetime) -> CloudEvent:

@@ -108,8 +108,9 @@ def _check_eventsource(source: Loaded, catalog: Catalog) -> Iterator[ManifestErr
     spec = source.resource.spec
     if spec.eventBus and (error := _check_bus_ref(source, spec.eventBus, "spec.eventBus", catalog)):
         yield error
-    if error := _check_sink(source, spec.sink, "spec.sink", catalog):
-        yield error
+    for field in ("sink", "deadLetterSink"):
+        if error := _check_sink(source, getattr(spec, field), f"spec.{field}", catalog):
+            yield error
     for kind, event, _settings in spec.events():
         field = f"spec.{kind}.{event}"
         if kind not in SOURCE_CLASSES:

@@ -93,6 +93,11 @@ SOURCE_KINDS = ("cron", "kafka", "mqtt", "redis")
 class EventSourceSpec(Model):
     eventBus: str | None = None
     sink: SinkSpec | None = None
+    deadLetterSink: SinkSpec | None = Field(
+        default=None,
+        description="extension: where events go when the sink keeps failing, and rejected "
+        "input when there is no eventBus",
+    )
     kafka: dict[str, KafkaSpec] = Field(default_factory=dict)
     cron: dict[str, CronSpec] = Field(default_factory=dict)
     redis: dict[str, RedisSpec] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ import pytest
 
 from events.cloudevent import CloudEvent, parse_time
 from events.errors import ScheduleError
-from sources.contract import SourceIdentity
+from sources.contract import Outlet, SourceIdentity
 from sources.cron import EVENT_TYPE, CronSource, local_zone
 
 IDENTITY = SourceIdentity("default", "my-eventsource", "tick")
@@ -37,7 +37,7 @@ async def run_for(
         if emit is not None:
             await emit(event)
 
-    task = asyncio.create_task(source.run(record))
+    task = asyncio.create_task(source.run(Outlet(record)))
     await asyncio.sleep(seconds)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
