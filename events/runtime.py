@@ -14,9 +14,13 @@ from pathlib import Path
 
 from events.bus.contract import EventBus
 from events.bus.registry import create_bus, settings_for
+from events.bus.resilient import publish_until_accepted
+from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BackendNotAvailable
-from events.functions import FunctionServer, load_target
+from events.functions.http import FunctionServer
+from events.functions.loader import Invoker, load_target
+from events.functions.topic import TopicFunction
 from events.manifests.catalog import Catalog, topic_for
 from events.manifests.common import SinkSpec
 from events.manifests.extensions import DEFAULT_DELIVERY
@@ -47,6 +51,7 @@ class Runtime:
         self.sinks = SinkClient()
         self.buses: dict[str, EventBus] = {}
         self.functions: dict[tuple[str, str], FunctionServer] = {}
+        self.topic_functions: list[TopicFunction] = []
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
         self._ops = (
@@ -87,6 +92,9 @@ class Runtime:
     def _bus_users(self) -> list[tuple[Loaded, str]]:
         users = [(es, es.resource.spec.eventBus) for es in self.catalog.of_kind("EventSource")]
         users += [(t, t.resource.spec.eventBus) for t in self.catalog.of_kind("Trigger")]
+        for function in self.catalog.of_kind("Function"):
+            refs = [function.resource.spec.input, *function.resource.spec.outputs.values()]
+            users += [(function, ref.eventBus) for ref in refs if ref is not None]
         return [(item, name) for item, name in users if name]
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -95,6 +103,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._sources, return_exceptions=True)
         await asyncio.gather(*(t.stop(drain_timeout) for t in self.triggers))
+        await asyncio.gather(*(f.stop(drain_timeout) for f in self.topic_functions))
         await asyncio.gather(*(f.stop() for f in self.functions.values()))
         await self.sinks.close()
         await asyncio.gather(*(b.close() for b in self.buses.values()))
@@ -121,12 +130,36 @@ class Runtime:
     async def _start_functions(self) -> None:
         for item in self.catalog.of_kind("Function"):
             spec = item.resource.spec
-            base_dir = Path(item.origin.file).parent
-            handler = load_target(spec.source, spec.target, base_dir, item.name)
-            server = FunctionServer(item.name, handler, spec.host, spec.port)
-            url = await server.start()
-            self.functions[(item.namespace, item.name)] = server
-            self.console.say(f"function {item.namespace}/{item.name} listening on {url}")
+            handler = load_target(
+                spec.source, spec.target, Path(item.origin.file).parent, item.name
+            )
+            outputs = {
+                name: partial(self._send_to_topic, self.bus_for(item, ref.eventBus), ref.topic)
+                for name, ref in spec.outputs.items()
+            }
+            invoke = Invoker(handler, item.namespace, item.name, outputs)
+            if spec.input is None:
+                server = FunctionServer(item.name, invoke, spec.host, spec.port)
+                self.functions[(item.namespace, item.name)] = server
+                where = f"listening on {await server.start()}"
+            else:
+                function = TopicFunction(
+                    item.namespace,
+                    item.name,
+                    invoke,
+                    self.bus_for(item, spec.input.eventBus),
+                    spec.input.topic,
+                    self.console,
+                    spec.concurrency,
+                    spec.maxDeliveries,
+                )
+                await function.start()
+                self.topic_functions.append(function)
+                where = f"consuming topic {spec.input.topic}"
+            self.console.say(f"function {item.namespace}/{item.name} {where}")
+
+    async def _send_to_topic(self, bus: EventBus, topic: str, event: CloudEvent) -> None:
+        await publish_until_accepted(bus, topic, event, event.subject, self.console.warn)
 
     def sink_url(self, sink: SinkSpec | None, namespace: str) -> str | None:
         if sink is None:

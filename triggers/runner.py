@@ -22,13 +22,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 
-from events.bus.contract import Message, Subscription
-from events.bus.poison import DEFAULT_MAX_ATTEMPTS, bounded
-from events.bus.resilient import ResilientSubscription
+from events.bus.consumer import Consumer
+from events.bus.contract import Message
+from events.bus.poison import DEFAULT_MAX_ATTEMPTS
 from triggers.subscriber import DeliveryContext, Subscriber
-
-NACK_DELAY = 1.0
 
 
 class TriggerRunner:
@@ -56,76 +55,43 @@ class TriggerRunner:
         self.dead_letter_topic = dead_letter_topic or f"{group}-deadletter"
         self._slots = asyncio.Semaphore(max_in_flight)
         self._last_seen: dict[str, float] = {}
-        self._subscriptions: list[Subscription] = []
-        self._readers: list[asyncio.Task[None]] = []
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._consumers: list[tuple[str, Consumer]] = []
 
     async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
         for input_name, topic in self.inputs.items():
-            connection = ResilientSubscription(self.ctx.bus, topic, self.group, self._warn)
-            subscription = bounded(
-                await connection.open(),
+            consumer = Consumer(
                 self.ctx.bus,
-                self.max_deliveries,
-                self.dead_letter_topic,
+                topic,
+                self.group,
+                partial(self._handle, input_name),
+                slots=self._slots,
+                report=self._warn,
+                max_deliveries=self.max_deliveries,
+                dead_letter_topic=self.dead_letter_topic,
             )
-            self._subscriptions.append(subscription)
-            self._readers.append(
-                asyncio.create_task(
-                    self._read(input_name, subscription), name=f"trigger {self.name} {input_name}"
-                )
-            )
+            counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
+            await consumer.start(on_message=counter.inc)
+            self._consumers.append((input_name, consumer))
 
     def _warn(self, text: str) -> None:
         self.ctx.console.warn(f"trigger {self.name}: {text}")
 
-    async def _read(self, input_name: str, subscription: Subscription) -> None:
-        try:
-            await self._consume(input_name, subscription)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - say why the input stopped, don't die silently
-            self.ctx.console.error(
-                f"trigger {self.name}: stopped reading input {input_name}: {exc}"
-            )
-
-    async def _consume(self, input_name: str, subscription: Subscription) -> None:
-        counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
-        async for message in subscription:
-            counter.inc()
-            await self._slots.acquire()
-            task = asyncio.create_task(self._handle(input_name, message))
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
-
     async def _handle(self, input_name: str, message: Message) -> None:
-        try:
-            received = time.monotonic()
-            matched = self.matching(input_name, received)
-            if len(matched) == 1:  # the common case, without gather's extra task and loop hop
-                await matched[0].deliver(message.event, self.ctx, received)
-            elif matched:
-                await self._deliver_all(matched, message, received)
-        except Exception as exc:  # noqa: BLE001 - any failure must put the event back, not lose it
-            self.ctx.console.error(
-                f"trigger {self.name}: could not finish event {message.event.id} ({exc}); "
-                f"it will be redelivered"
+        """Deliver to every matching subscriber; raises (so the message is nacked) only if
+        the bus refused a publish."""
+        received = time.monotonic()
+        matched = self.matching(input_name, received)
+        if len(matched) == 1:  # the common case, without gather's extra task and loop hop
+            await matched[0].deliver(message.event, self.ctx, received)
+        elif matched:
+            results = await asyncio.gather(
+                *(s.deliver(message.event, self.ctx, received) for s in matched),
+                return_exceptions=True,
             )
-            await message.nack(NACK_DELAY)
-        else:
-            await message.ack()
-        finally:
-            self._slots.release()
-
-    async def _deliver_all(self, matched: list[Subscriber], message: Message, received: float):
-        results = await asyncio.gather(
-            *(s.deliver(message.event, self.ctx, received) for s in matched),
-            return_exceptions=True,
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
 
     def matching(self, input_name: str, now: float) -> list[Subscriber]:
         """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition holds."""
@@ -136,9 +102,4 @@ class TriggerRunner:
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop reading; let open deliveries finish (up to the timeout); return the rest."""
-        await asyncio.gather(*(s.close(drain_timeout) for s in self._subscriptions))
-        for reader in self._readers:
-            reader.cancel()
-        for handler in list(self._handlers):
-            handler.cancel()
-        await asyncio.gather(*self._readers, *self._handlers, return_exceptions=True)
+        await asyncio.gather(*(c.stop(drain_timeout) for _, c in self._consumers))

@@ -29,7 +29,21 @@ def check_all(catalog: Catalog) -> list[ManifestError]:
         errors.extend(_check_eventsource(source, catalog))
     for trigger in catalog.of_kind("Trigger"):
         errors.extend(_check_trigger(trigger, catalog))
+    for function in catalog.of_kind("Function"):
+        errors.extend(_check_function(function, catalog))
     return errors
+
+
+def _check_function(function: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    spec = function.resource.spec
+    refs = [("spec.input", spec.input)] + [
+        (f"spec.outputs.{name}", ref) for name, ref in spec.outputs.items()
+    ]
+    for field, ref in refs:
+        if ref is not None and (
+            error := _check_bus_ref(function, ref.eventBus, f"{field}.eventBus", catalog)
+        ):
+            yield error
 
 
 def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:

@@ -1,0 +1,97 @@
+"""One consumer loop for everything that reads the bus: triggers and async functions.
+
+It subscribes as a group (reconnecting through :class:`ResilientSubscription`,
+dead-lettering poison through :func:`bounded`), runs ``handle`` for each
+message with at most ``slots`` in flight (reading pauses while they are all
+busy: backpressure to the bus), acks when ``handle`` returns and nacks with
+backoff when it raises. ``stop`` stops reading, lets work in hand finish (up to
+the drain timeout) and returns the rest to the bus unacked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from events.bus.contract import EventBus, Message
+from events.bus.poison import bounded
+from events.bus.resilient import ResilientSubscription
+
+Handle = Callable[[Message], Awaitable[None]]
+Report = Callable[[str], None]
+MAX_NACK_DELAY = 30.0
+
+
+def nack_delay(attempt: int) -> float:
+    """0.5 s after the first failure, doubling, at most 30 s."""
+    return min(0.5 * 2 ** (attempt - 1), MAX_NACK_DELAY)
+
+
+class Consumer:
+    def __init__(
+        self,
+        bus: EventBus,
+        topic: str,
+        group: str,
+        handle: Handle,
+        *,
+        slots: asyncio.Semaphore,
+        report: Report,
+        max_deliveries: int,
+        dead_letter_topic: str,
+    ) -> None:
+        self.bus, self.topic, self.group = bus, topic, group
+        self._handle, self._slots, self._report = handle, slots, report
+        self._max_deliveries = max_deliveries
+        self._dead_letter_topic = dead_letter_topic
+        self._subscription = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, on_message: Callable[[], None] | None = None) -> None:
+        connection = ResilientSubscription(self.bus, self.topic, self.group, self._report)
+        self._subscription = bounded(
+            await connection.open(), self.bus, self._max_deliveries, self._dead_letter_topic
+        )
+        self._reader = asyncio.create_task(self._read(on_message), name=f"consume {self.topic}")
+
+    async def _read(self, on_message: Callable[[], None] | None) -> None:
+        assert self._subscription is not None
+        try:
+            async for message in self._subscription:
+                if on_message is not None:
+                    on_message()
+                await self._slots.acquire()
+                task = asyncio.create_task(self._settle(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - say why reading stopped, don't die silently
+            self._report(f"stopped reading {self.topic}: {exc}")
+
+    async def _settle(self, message: Message) -> None:
+        try:
+            await self._handle(message)
+        except Exception as exc:  # noqa: BLE001 - any failure puts the event back, never loses it
+            delay = nack_delay(message.attempt)
+            self._report(
+                f"event {message.event.id} from {self.topic} failed ({exc}); "
+                f"redelivering in {delay:g}s (delivery {message.attempt})"
+            )
+            await message.nack(delay)
+        else:
+            await message.ack()
+        finally:
+            self._slots.release()
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        if self._subscription is not None:
+            await self._subscription.close(drain_timeout)
+        if self._reader is not None:
+            self._reader.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(
+            *([self._reader] if self._reader else []), *self._tasks, return_exceptions=True
+        )

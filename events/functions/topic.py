@@ -1,0 +1,54 @@
+"""The async host: a function that consumes a bus topic.
+
+It reads its ``input`` topic as the consumer group ``{namespace}-{name}``
+(replicas share the work), calls the function with each event, and acks once
+the function returned and its ``context.send`` outputs are on the bus. An
+exception nacks the event for redelivery with backoff; after ``maxDeliveries``
+it goes to ``{namespace}-{name}-deadletter`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from events.bus.consumer import Consumer
+from events.bus.contract import EventBus, Message
+from events.console import Console
+from events.functions.loader import Invoker
+
+
+class TopicFunction:
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        invoke: Invoker,
+        bus: EventBus,
+        topic: str,
+        console: Console,
+        concurrency: int,
+        max_deliveries: int,
+    ) -> None:
+        self.label = f"{namespace}/{name}"
+        self.topic = topic
+        self._invoke = invoke
+        self._console = console
+        self._consumer = Consumer(
+            bus,
+            topic,
+            f"{namespace}-{name}",
+            self._handle,
+            slots=asyncio.Semaphore(concurrency),
+            report=lambda text: console.warn(f"function {self.label}: {text}"),
+            max_deliveries=max_deliveries,
+            dead_letter_topic=f"{namespace}-{name}-deadletter",
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def _handle(self, message: Message) -> None:
+        await self._invoke(message.event)
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        await self._consumer.stop(drain_timeout)
