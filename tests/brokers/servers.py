@@ -55,16 +55,17 @@ class Broker:
         self._command = command
         self._workdir = Path(tempfile.mkdtemp(prefix=f"fnevents-{name}-"))
         self._process: subprocess.Popen[bytes] | None = None
+        self._log = None
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
     def start(self) -> None:
-        log = open(self._workdir / "broker.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self._log = open(self._workdir / "broker.log", "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             self._command(self.port, self._workdir),
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self._workdir,
             start_new_session=True,
@@ -86,14 +87,16 @@ class Broker:
         raise RuntimeError(f"{self.name} did not listen on {self.address} within {READY_TIMEOUT}s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.send_signal(sig)
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(sig)
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def kill(self) -> None:
         """Stop abruptly (SIGKILL), as a crash would."""
