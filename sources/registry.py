@@ -6,9 +6,11 @@ from typing import Any
 
 from sources.contract import Source, SourceIdentity
 from sources.cron import CronSource
+from sources.http import HttpSource
 
 SOURCE_CLASSES: dict[str, type[Source]] = {
     "cron": CronSource,
+    "http": HttpSource,
 }
 
 

@@ -87,7 +87,19 @@ class RedisSpec(Model):
     idleTimeout: str | None = None
 
 
-SOURCE_KINDS = ("cron", "kafka", "mqtt", "redis")
+class HTTPSpec(Model):
+    """extension: an HTTP endpoint devices and functions POST events to."""
+
+    port: int = Field(ge=1, le=65535)
+    host: str = Field(default="0.0.0.0", description="the address to listen on")
+    path: str = Field(default="/", pattern=r"^/")
+    bearerToken: str | None = Field(
+        default=None, description="when set, requests must send 'Authorization: Bearer <token>'"
+    )
+    maxBodyBytes: int = Field(default=1024 * 1024, ge=1, description="larger bodies get 413")
+
+
+SOURCE_KINDS = ("cron", "kafka", "mqtt", "redis", "http")
 
 
 class EventSourceSpec(Model):
@@ -102,6 +114,9 @@ class EventSourceSpec(Model):
     cron: dict[str, CronSpec] = Field(default_factory=dict)
     redis: dict[str, RedisSpec] = Field(default_factory=dict)
     mqtt: dict[str, MQTTSpec] = Field(default_factory=dict)
+    http: dict[str, HTTPSpec] = Field(
+        default_factory=dict, description="extension: HTTP ingest endpoints"
+    )
     build: dict[str, Any] | None = Field(
         default=None, description="OpenFunction's image build settings; not used locally"
     )
