@@ -12,6 +12,15 @@ ORDERED_KEYS = "ordered-keys"
 ATTEMPTS_SURVIVE_MEMBERS = "attempts-survive-members"
 
 LIMITS: dict[str, dict[str, str]] = {
+    "dapr": {
+        ORDERED_KEYS: "Dapr's streaming subscription hands the app no partition key "
+        "(TopicEventRequest has no metadata) and delivers events as the sidecar's component "
+        "does, mostly concurrently (pubsub.redis runs 10 workers by default); a RETRY goes "
+        "back through the component's redelivery, behind later events",
+        ATTEMPTS_SURVIVE_MEMBERS: "TopicEventRequest carries no delivery count; the bus counts "
+        "deliveries of the same CloudEvent (source and id) per group in its own process, so a "
+        "member in another process starts again at attempt 1",
+    },
     "kafka": {
         ATTEMPTS_SURVIVE_MEMBERS: "Kafka keeps no delivery count: a member that takes over a "
         "partition re-reads from the committed offset and cannot know it is a redelivery",
@@ -33,6 +42,22 @@ LIMITS: dict[str, dict[str, str]] = {
         "over members in no particular order (Dapr documents the same)",
     },
 }
+
+
+#: Fallback brokers that cannot carry a backend at all, with the reason.
+UNSUPPORTED_BROKERS: dict[str, str] = {
+    "amqtt": "amqtt 0.12, the pip-only fallback when Mosquitto is absent, has no shared "
+    "subscriptions ($share/<group>/<topic> is granted but matches nothing) and drops an "
+    "unacked QoS 1 message when its subscriber disconnects or takes over 5 s to PUBACK, so "
+    "MqttBus's groups and at-least-once delivery cannot work on it; install Mosquitto "
+    "(apt-get install mosquitto) to run the MQTT bus tests",
+}
+
+
+def require_broker(backend: str, broker: object) -> None:
+    reason = UNSUPPORTED_BROKERS.get(getattr(broker, "name", ""))
+    if reason:
+        pytest.skip(f"{backend} cannot run on {broker.name}: {reason}")  # type: ignore[attr-defined]
 
 
 def guarantees(backend: str, guarantee: str) -> bool:

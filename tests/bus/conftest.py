@@ -9,8 +9,9 @@ Timeouts are short so redelivery tests run in seconds, not minutes.
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 
 from events.bus.contract import EventBus
 from events.bus.registry import BACKENDS as REGISTRY
+from tests.bus.capabilities import require_broker
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ BACKENDS: dict[str, Case] = {
     "mqtt": Case(
         "pubsub.mqtt3", "mqtt_broker", lambda b: {"url": f"tcp://{b.address}"}, pytest.mark.mqtt
     ),
+    "dapr": Case(
+        "dapr",
+        "dapr_sidecar",
+        lambda s: {"pubsubName": s.pubsub_name, "grpcEndpoint": s.grpc_address},
+        pytest.mark.dapr,
+    ),
 }
 
 
@@ -69,7 +77,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def broker(backend: str, request: pytest.FixtureRequest) -> Any:
     fixture = BACKENDS[backend].broker_fixture
-    return request.getfixturevalue(fixture) if fixture else None
+    value = request.getfixturevalue(fixture) if fixture else None
+    require_broker(backend, value)
+    return value
 
 
 @pytest.fixture
@@ -81,3 +91,16 @@ async def bus(backend: str, broker: Any) -> AsyncIterator[EventBus]:
 @pytest.fixture
 def topic() -> str:
     return f"conformance-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def dapr_sidecar(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The Dapr sidecar TEST DOUBLE (tests/dapr_sidecar), backed by a real bus: the backend
+    named by FNEVENTS_TEST_DAPR_BACKING (a key of BACKENDS; memory by default)."""
+    from tests.dapr_sidecar import running  # imported here: only dapr runs pay for grpc
+
+    backing = os.environ.get("FNEVENTS_TEST_DAPR_BACKING", "memory")
+    fixture = BACKENDS[backing].broker_fixture
+    broker = request.getfixturevalue(fixture) if fixture else None
+    with running({"pubsub": lambda: make_bus(backing, broker)}) as sidecar:
+        yield sidecar

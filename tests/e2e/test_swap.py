@@ -21,6 +21,7 @@ from events.cloudevent import CloudEvent
 from events.console import Console
 from events.manifests.catalog import topic_for
 from events.runtime import Runtime
+from tests.bus.capabilities import require_broker
 from tests.e2e.test_quickstart import fnevents, read_until
 from tests.sink import RecordingSink
 
@@ -41,10 +42,13 @@ BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in COM
 @pytest.fixture
 def component_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """The shipped component file, pointed at the test's broker."""
-    filename, address, fixture = COMPONENTS[request.getfixturevalue("backend")]
+    backend = request.getfixturevalue("backend")
+    filename, address, fixture = COMPONENTS[backend]
     text = (ROOT / "components" / filename).read_text()
     if fixture:
-        text = text.replace(address, request.getfixturevalue(fixture).address)
+        broker = request.getfixturevalue(fixture)
+        require_broker(backend, broker)
+        text = text.replace(address, broker.address)
     path = tmp_path / filename
     path.write_text(text)
     return path
