@@ -17,7 +17,6 @@ from events.bus.registry import create_bus, settings_for
 from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.console import Console
-from events.errors import BackendNotAvailable
 from events.functions.http import FunctionServer
 from events.functions.loader import Invoker, load_target
 from events.functions.topic import TopicFunction
@@ -30,7 +29,7 @@ from events.ops import OpsServer
 from events.outlets import OutletPlan, build_outlet
 from events.retry import keep_running
 from sources.contract import SourceIdentity
-from sources.registry import SOURCE_CLASSES, make_source
+from sources.registry import make_source, source_class
 from triggers.runner import TriggerRunner
 from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext, Subscriber
@@ -75,17 +74,12 @@ class Runtime:
 
     def _preflight(self) -> None:
         """Refuse to start what cannot run, before anything is started."""
-        missing = [
-            f"{item.label} {kind} event '{event}'"
-            for item in self.catalog.of_kind("EventSource")
-            for kind, event, _ in item.resource.spec.events()
-            if kind not in SOURCE_CLASSES
-        ]
-        if missing:
-            raise BackendNotAvailable(
-                "these events need source kinds that are not available in this version of "
-                f"fnevents yet: {'; '.join(missing)} (available: {', '.join(SOURCE_CLASSES)})"
-            )
+        for item in self.catalog.of_kind("EventSource"):
+            for kind, event, _ in item.resource.spec.events():
+                try:
+                    source_class(kind)
+                except BackendNotAvailable as exc:
+                    raise BackendNotAvailable(f"{item.label} {kind} event '{event}': {exc}") from None
         for item, name in self._bus_users():
             settings_for(self.catalog.bus_plan(item.namespace, name))
 

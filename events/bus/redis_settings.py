@@ -47,8 +47,7 @@ class RedisSettings(BackendSettings):
     redeliverInterval: DaprDuration = Field(
         default=15.0,
         ge=0,
-        description="how often each member looks for abandoned entries to claim "
-        "('0' disables it)",
+        description="how often each member looks for abandoned entries to claim ('0' disables it)",
     )
     queueDepth: int = Field(
         default=100,
@@ -87,10 +86,14 @@ class RedisSettings(BackendSettings):
         default="node", description="only 'node' is supported (Redis Cluster is not)"
     )
     failover: bool = Field(default=False, description="Redis Sentinel: not supported")
-    sentinelMasterName: str | None = Field(default=None, description="Redis Sentinel: not supported")
+    sentinelMasterName: str | None = Field(
+        default=None, description="Redis Sentinel: not supported"
+    )
     sentinelUsername: str | None = Field(default=None, description="Redis Sentinel: not supported")
     sentinelPassword: str | None = Field(default=None, description="Redis Sentinel: not supported")
-    clientCert: str | None = Field(default=None, description="TLS client certificate: not supported")
+    clientCert: str | None = Field(
+        default=None, description="TLS client certificate: not supported"
+    )
     clientKey: str | None = Field(default=None, description="TLS client key: not supported")
     useEntraID: bool = Field(default=False, description="Azure Entra ID auth: not supported")
     redisMaxRetries: int | None = Field(default=None, description=_NO_EFFECT)
@@ -126,7 +129,9 @@ class RedisSettings(BackendSettings):
     @classmethod
     def _unsupported_switch(cls, value: bool, info) -> bool:
         if value:
-            raise ValueError(f"'{info.field_name}: true' is not supported by fnevents' pubsub.redis")
+            raise ValueError(
+                f"'{info.field_name}: true' is not supported by fnevents' pubsub.redis"
+            )
         return value
 
     @field_validator(
@@ -141,7 +146,8 @@ class RedisSettings(BackendSettings):
     @property
     def host(self) -> str:
         host, _, port = self.redisHost.rpartition(":")
-        return host if port.isdigit() and host else self.redisHost
+        host = host if port.isdigit() and host else self.redisHost
+        return host.removeprefix("[").removesuffix("]")  # '[::1]:6379' is host '::1'
 
     @property
     def port(self) -> int:
@@ -150,4 +156,5 @@ class RedisSettings(BackendSettings):
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"

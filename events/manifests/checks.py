@@ -14,7 +14,7 @@ from events.errors import BackendNotAvailable, ExpressionError, FnEventsError, M
 from events.manifests.buses import find_component
 from events.manifests.common import SinkSpec
 from events.manifests.loader import Loaded
-from sources.registry import SOURCE_CLASSES, make_source
+from sources.registry import make_source
 from triggers.conditions import Condition
 
 if TYPE_CHECKING:
@@ -127,14 +127,10 @@ def _check_eventsource(source: Loaded, catalog: Catalog) -> Iterator[ManifestErr
             yield error
     for kind, event, _settings in spec.events():
         field = f"spec.{kind}.{event}"
-        if kind not in SOURCE_CLASSES:
-            catalog.warnings.append(
-                f"{source.label}: {kind} event '{event}' is valid but {kind} sources are not "
-                "available in this version of fnevents; it will not run"
-            )
-            continue
         try:
             make_source(source, kind, event)
+        except BackendNotAvailable as exc:
+            catalog.warnings.append(f"{source.label}: {kind} event '{event}' will not run: {exc}")
         except (FnEventsError, ValueError) as exc:
             yield source.error(str(exc), field)
 

@@ -45,6 +45,18 @@ class KafkaSpec(Model):
     saslPassword: str | None = None
     maxMessageBytes: int | None = None
     scaleOption: ScaleOption | None = None
+    # extensions
+    consumerGroup: str | None = Field(
+        default=None, description="extension: default {namespace}-esc-kafka-{event}"
+    )
+    saslMechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    tls: bool = Field(default=False, description="extension: connect with TLS")
+    caCert: str | None = Field(default=None, description="extension: PEM CA certificate")
+    clientCert: str | None = Field(default=None, description="extension: PEM client certificate")
+    clientKey: str | None = Field(default=None, description="extension: PEM client key")
+    initialOffset: Literal["oldest", "newest"] = Field(
+        default="newest", description="extension: where a new consumer group starts"
+    )
 
 
 class CronSpec(Model):
@@ -61,6 +73,12 @@ class MQTTSpec(Model):
     caCert: str | None = None
     clientCert: str | None = None
     clientKey: str | None = None
+    # extensions
+    username: str | None = Field(default=None, description="extension: MQTT user name")
+    password: str | None = Field(default=None, description="extension: MQTT password")
+    protocolVersion: Literal["3.1.1", "5"] = Field(
+        default="5", description="extension: MQTT protocol; 5 carries CloudEvents user properties"
+    )
 
 
 class RedisSpec(Model):
@@ -85,6 +103,23 @@ class RedisSpec(Model):
     minIdleConns: int | None = None
     idleCheckFrequency: str | None = None
     idleTimeout: str | None = None
+    # extensions: what to read (OpenFunction's redis source never received anything)
+    stream: str | None = Field(default=None, description="extension: a Redis Stream to read")
+    channel: str | None = Field(
+        default=None, description="extension: a Pub/Sub channel or pattern (at most once)"
+    )
+    consumerGroup: str | None = Field(
+        default=None, description="extension: default {namespace}-esc-redis-{event}"
+    )
+
+    @model_validator(mode="after")
+    def _one_input(self) -> RedisSpec:
+        if (self.stream is None) == (self.channel is None):
+            raise ValueError(
+                "a redis event reads exactly one of 'stream' (a Redis Stream, at least once) "
+                "or 'channel' (Pub/Sub, at most once)"
+            )
+        return self
 
 
 class HTTPSpec(Model):
