@@ -17,6 +17,7 @@ from events.bus.registry import create_bus, settings_for
 from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.console import Console
+from events.errors import BackendNotAvailable
 from events.functions.http import FunctionServer
 from events.functions.loader import Invoker, load_target
 from events.functions.topic import TopicFunction
@@ -79,7 +80,8 @@ class Runtime:
                 try:
                     source_class(kind)
                 except BackendNotAvailable as exc:
-                    raise BackendNotAvailable(f"{item.label} {kind} event '{event}': {exc}") from None
+                    message = f"{item.label} {kind} event '{event}': {exc}"
+                    raise BackendNotAvailable(message) from None
         for item, name in self._bus_users():
             settings_for(self.catalog.bus_plan(item.namespace, name))
 
