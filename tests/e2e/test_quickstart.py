@@ -91,5 +91,5 @@ def test_run_refuses_what_this_version_cannot_run_with_one_clear_message() -> No
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 1
     assert "Traceback" not in output
-    assert "kafka event 'sample-one'" in output
+    assert "kafka event 'sample-" in output
     assert "not available in this version of fnevents yet" in output
