@@ -92,4 +92,4 @@ def test_run_refuses_what_this_version_cannot_run_with_one_clear_message() -> No
     assert process.returncode == 1
     assert "Traceback" not in output
     assert "kafka event 'sample-" in output
-    assert "not available in this version of fnevents yet" in output
+    assert "not available in this version of fnevents" in output
