@@ -11,15 +11,19 @@ Three loops serve a member, all on one asyncio loop, so the state needs no locks
   XCLAIM, as Dapr does, rather than XAUTOCLAIM: XAUTOCLAIM does not return
   delivery counts, and on Redis 6.2 it loses the ids of trimmed entries.);
 - the ack flusher: ``ack()`` queues the entry id and returns; one ``XACK`` carries
-  every id queued while the previous one was on the wire, so a busy member acks
-  hundreds of entries per round trip and an idle one acks each within one.
+  every id queued in the ``ACK_DELAY`` (5 ms) after the first, or goes at once when
+  ``ACK_BATCH`` (500) are queued, so a busy member acks dozens to hundreds of
+  entries per round trip.
 
 Ack trade-off: ``ack()`` returning means "queued", not "on the broker". Until the
-XACK lands (a round trip later) the entry is still pending in Redis, but this
-member never hands it out again and another member can only claim it after
-``processingTimeout``. If the broker is lost before the XACK lands, the entry is
-redelivered: a duplicate, never a loss. ``close()`` flushes every queued ack
-before it returns.
+XACK lands (at most ACK_DELAY plus a round trip later) the entry is still pending
+in Redis, but this member never hands it out again and another member can only
+claim it after ``processingTimeout``. If the broker is lost before the XACK lands,
+the entry is redelivered: a duplicate, never a loss. ``close()`` flushes every
+queued ack before it returns; an ack after close is sent at once.
+
+``close()`` also leaves the group (XGROUP DELCONSUMER) when nothing is pending with
+the member, so per-subscription member names do not pile up in the group.
 
 ``nack(delay)``: after the delay the member XCLAIMs the entry to itself (which
 counts the delivery in Redis, so a member taking over later sees the true count)
