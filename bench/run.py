@@ -1,8 +1,9 @@
 """Run the benchmarks and print their tables.
 
-    python -m bench.run              # everything, about a minute
-    python -m bench.run --quick      # smaller runs, under 15 s
-    python -m bench.run --only codec # one benchmark (pipeline, codec)
+    python -m bench.run                  # the core: pipeline and codec, under a minute
+    python -m bench.run --brokers        # plus every broker backend (starts its own brokers)
+    python -m bench.run --quick          # smaller runs
+    python -m bench.run --only redis     # one benchmark
 
 Tables go to stdout, progress lines to stderr.
 """
@@ -10,6 +11,8 @@ Tables go to stdout, progress lines to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
 import os
 import platform
 import sys
@@ -19,19 +22,42 @@ from collections.abc import Callable
 from bench import codec, pipeline
 from bench.report import Table, progress
 
-BENCHMARKS: dict[str, Callable[[bool], list[Table]]] = {
+
+def _broker(module: str) -> Callable[[bool], list[Table]]:
+    """A broker benchmark, imported when run (each starts its own broker)."""
+
+    def run(quick: bool) -> list[Table]:
+        result = importlib.import_module(f"bench.{module}").run(quick)
+        return asyncio.run(result) if asyncio.iscoroutine(result) else result
+
+    return run
+
+
+CORE: dict[str, Callable[[bool], list[Table]]] = {
     "pipeline": pipeline.run,
     "codec": codec.run,
 }
+BROKERS: dict[str, Callable[[bool], list[Table]]] = {
+    "redis": _broker("redis_bus"),
+    "kafka": _broker("kafka_bus"),
+    "jetstream": _broker("jetstream_bus"),
+    "mqtt": _broker("mqtt_bus"),
+}
+BENCHMARKS = {**CORE, **BROKERS}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller runs (under 15 s)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument(
+        "--brokers",
+        action="store_true",
+        help="also benchmark every broker backend against its raw client",
+    )
     parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one benchmark")
     args = parser.parse_args(argv)
 
-    names = [args.only] if args.only else list(BENCHMARKS)
+    names = [args.only] if args.only else [*CORE, *(BROKERS if args.brokers else ())]
     start = time.perf_counter()
     tables: list[Table] = []
     for name in names:
