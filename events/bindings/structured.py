@@ -57,13 +57,17 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
     return out
 
 
-def from_dict(d: Mapping[str, Any]) -> CloudEvent:
-    """An event from a parsed JSON object in the JSON event format."""
+def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
+    """An event from a parsed JSON object in the JSON event format.
+
+    ``owned=True`` says the caller made ``d`` and will not use it again, so it is
+    consumed in place instead of copied (the decode hot path of every bus).
+    """
     if not isinstance(d, Mapping):
         raise InvalidCloudEvent(
             "body", f"a structured CloudEvent must be a JSON object, got {type(d).__name__}"
         )
-    attributes = dict(d)
+    attributes = d if owned and isinstance(d, dict) else dict(d)
     data = attributes.pop("data", None)
     data_base64 = attributes.pop("data_base64", None)
     content_type = attributes.get("datacontenttype")

@@ -28,7 +28,9 @@ from events.bus.settings import BackendSettings
 from events.cloudevent import CloudEvent
 
 #: Optional capabilities a backend may list in ``EventBus.features``.
-FEATURE_ORDERED_KEYS = "ordered-keys"  # events with the same key arrive in publish order
+#: Events with the same key are first delivered in publish order (a redelivery after a
+#: nack comes after later events: holding them back would stall the key).
+FEATURE_ORDERED_KEYS = "ordered-keys"
 
 
 class Message(abc.ABC):
@@ -48,7 +50,12 @@ class Message(abc.ABC):
 
     @abc.abstractmethod
     async def ack(self) -> None:
-        """The work is done: remove the event from the bus for this group."""
+        """The work is done: remove the event from the bus for this group.
+
+        A backend may batch acks and return before the broker records one, provided
+        the message is never handed out again by this member and ``close`` flushes
+        pending acks before it returns; a crash in between redelivers (a duplicate,
+        never a loss)."""
 
     @abc.abstractmethod
     async def nack(self, delay: float = 0.0) -> None:

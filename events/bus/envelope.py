@@ -52,7 +52,7 @@ def decode(raw: bytes, *, topic: str, pubsub_name: str, fallback_id: str) -> Clo
         "traceparent"
     ):
         del document["traceid"]
-    return from_dict(document)
+    return from_dict(document, owned=True)
 
 
 def undecodable(

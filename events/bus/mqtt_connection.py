@@ -14,6 +14,13 @@ future keyed by its packet id. When the connection drops, every pending future
 fails with ``BusError(retriable=True)`` and ``on_lost`` is called; a
 :class:`Connection` is never reconnected (reconnecting is the core's job: the bus
 builds a new one).
+
+MQTT 3.1.1 by default (what ``pubsub.mqtt3`` speaks); ``protocol="5"`` gives an
+MQTT 5 connection for clients that need its properties (the MQTT source reads
+CloudEvents from User Properties). For MQTT 5, ``clean_session=False`` means
+Clean Start 0 with a Session Expiry Interval that never ends (3.1.1's persistent
+session), and ``receive_maximum`` bounds the unacked QoS 1/2 messages the broker
+may send at once (3.1.1 has no such setting: the broker decides).
 """
 
 from __future__ import annotations
@@ -23,10 +30,13 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from events.bus.mqtt_settings import MqttSettings, TrackedContext
 from events.errors import BusError
@@ -49,12 +59,15 @@ _FATAL_CONNACK = frozenset(
     }
 )
 
+#: MQTT 5 Session Expiry Interval meaning "never expires" (3.1.1's clean session 0).
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+
 OnMessage = Callable[[paho.MQTTMessage], None]
 OnLost = Callable[[BusError], None]
 
 
 class Connection:
-    """One MQTT 3.1.1 connection. Use from the event loop that created it."""
+    """One MQTT 3.1.1 (or 5) connection. Use from the event loop that created it."""
 
     def __init__(
         self,
@@ -64,17 +77,20 @@ class Connection:
         clean_session: bool,
         on_message: OnMessage | None = None,
         on_lost: OnLost | None = None,
+        protocol: Literal["3.1.1", "5"] = "3.1.1",
+        receive_maximum: int | None = None,
     ) -> None:
         self.endpoint = settings.endpoint
         self.client_id = client_id
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._on_message, self._on_lost = on_message, on_lost
+        v5 = protocol == "5"
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=clean_session,
-            protocol=paho.MQTTv311,
+            clean_session=None if v5 else clean_session,  # MQTT 5 says it on CONNECT
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             reconnect_on_failure=False,
             manual_ack=True,  # PUBACK only when the handler acks
         )
@@ -96,6 +112,13 @@ class Connection:
         client.on_socket_register_write = self._wants_write
         client.on_socket_unregister_write = self._wrote_all
         self._client = client
+        self._connect_options: dict[str, Any] = {}
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 0 if clean_session else SESSION_NEVER_EXPIRES
+            if receive_maximum is not None:
+                properties.ReceiveMaximum = receive_maximum
+            self._connect_options = {"clean_start": clean_session, "properties": properties}
         self._fd: int | None = None
         self._flush_scheduled = False
         self._writer = False
@@ -116,7 +139,13 @@ class Connection:
             async with asyncio.timeout(CONNECT_TIMEOUT * 2):
                 try:
                     await asyncio.to_thread(
-                        self._client.connect, self.endpoint.host, self.endpoint.port, KEEPALIVE
+                        partial(
+                            self._client.connect,
+                            self.endpoint.host,
+                            self.endpoint.port,
+                            KEEPALIVE,
+                            **self._connect_options,
+                        )
                     )
                 except (OSError, ValueError) as exc:  # timeouts and ssl.SSLError are OSErrors
                     if self._tls is not None:

@@ -31,8 +31,6 @@ from typing import Any, ClassVar
 import orjson
 from redis import exceptions as rx
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
@@ -59,28 +57,10 @@ class RedisBus(EventBus):
         self.pubsub_name = pubsub_name
         # no per-reply socket timeout: every command is bounded by readTimeout as a whole
         # (redis-py would arm one timer per reply, which is most of a pipeline's overhead)
-        self._client = Redis(**self._connection(None), max_connections=settings.poolSize)
+        self._client = Redis(**settings.connection_options(None), max_connections=settings.poolSize)
         self._publisher = _Publisher(self._client, settings)
         self._subscriptions: list[RedisSubscription] = []
         self._closed = False
-
-    def _connection(self, socket_timeout: float | None) -> dict[str, Any]:
-        s = self.settings
-        options: dict[str, Any] = {
-            "host": s.host,
-            "port": s.port,
-            "db": s.redisDB,
-            "username": s.redisUsername,
-            "password": s.redisPassword,
-            "socket_connect_timeout": s.dialTimeout,
-            "socket_timeout": socket_timeout,
-            "retry": Retry(NoBackoff(), 0),  # no retries inside the client: the core retries
-        }
-        if s.enableTLS:
-            options["ssl"] = True
-            if s.insecureSkipTLSVerify:
-                options.update(ssl_cert_reqs="none", ssl_check_hostname=False)
-        return options
 
     async def start(self) -> None:
         try:
@@ -116,7 +96,7 @@ class RedisBus(EventBus):
         commands = GroupCommands(self._client, topic, group, member, self.settings.readTimeout)
         # the member's own connection: its XREADGROUP blocks, so it must not hold a pooled one
         reader = Redis(
-            **self._connection(self.settings.readTimeout + BLOCK_MS / 1000),
+            **self.settings.connection_options(self.settings.readTimeout + BLOCK_MS / 1000),
             single_connection_client=True,
         )
         subscription = await RedisSubscription(

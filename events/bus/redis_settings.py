@@ -15,9 +15,11 @@ field exist here:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from events.bus.settings import BackendSettings, DaprDuration
 
@@ -158,3 +160,23 @@ class RedisSettings(BackendSettings):
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    def connection_options(self, socket_timeout: float | None) -> dict[str, Any]:
+        """Keyword arguments for ``redis.asyncio.Redis``: address, credentials, TLS, timeouts.
+
+        The client never retries by itself: reconnect and backoff live in the core."""
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "db": self.redisDB,
+            "username": self.redisUsername,
+            "password": self.redisPassword,
+            "socket_connect_timeout": self.dialTimeout,
+            "socket_timeout": socket_timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        if self.enableTLS:
+            options["ssl"] = True
+            if self.insecureSkipTLSVerify:
+                options.update(ssl_cert_reqs="none", ssl_check_hostname=False)
+        return options

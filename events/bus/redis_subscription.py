@@ -122,15 +122,23 @@ class RedisSubscription(Subscription):
     # -- handing out ----------------------------------------------------------------
 
     async def __anext__(self) -> Message:
+        return RedisMessage(self, (await self.take(1))[0])
+
+    async def take(self, limit: int) -> list[Entry]:
+        """The next ``limit`` or fewer entries (at least one) as they are in the stream,
+        for a consumer that decodes entries itself (the Redis source); settle each with
+        :meth:`ack`. Raises as ``__anext__`` does: StopAsyncIteration once closed, the
+        reader's BusError once the broker is lost and nothing is left to hand out."""
         while True:
             if self._closing:
                 raise StopAsyncIteration
             if self._ready:
-                entry = self._ready.popleft()
+                ready = self._ready
+                entries = [ready.popleft() for _ in range(min(limit, len(ready)))]
                 self._room.set()
-                self._handed_out.add(entry[0])
+                self._handed_out.update(entry[0] for entry in entries)
                 self._settled.clear()
-                return RedisMessage(self, entry)
+                return entries
             if self._error is not None:
                 raise self._error
             self._wake.clear()
