@@ -227,6 +227,8 @@ class Runtime:
                 )
                 self._sources.append(task)
                 self.console.say(f"{label} started")
+                for notice in source.notices():
+                    self.console.warn(f"{label}: {notice}")
 
     def _outlet_plan(self, item: Loaded, identity: SourceIdentity) -> OutletPlan:
         spec = item.resource.spec

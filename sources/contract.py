@@ -71,3 +71,7 @@ class Source(abc.ABC):
     def describe(self) -> str:
         """One line for startup output."""
         return f"{self.kind} {self.identity.label}"
+
+    def notices(self) -> list[str]:
+        """Warnings a user should see at startup (e.g. a guarantee this source cannot give)."""
+        return []

