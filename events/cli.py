@@ -71,9 +71,17 @@ async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await runtime.start()
-        console.say("running; press Ctrl-C to stop")
-        await stop.wait()
+        # Ctrl-C must work even while start is still waiting for an unreachable broker.
+        starting = asyncio.create_task(runtime.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # raises what start raised
+            console.say("running; press Ctrl-C to stop")
+            await stopping
+        else:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
         console.say("stopping: draining events in flight ...")
     finally:
         await runtime.stop(args.drain_timeout)

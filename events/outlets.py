@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events.bindings.structured import to_json
 from events.bus.contract import EventBus
 from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.console import Console
-from events.errors import DeliveryError
+from events.errors import BusError, DeliveryError
 from events.manifests.extensions import DEFAULT_DELIVERY
 from events.metrics import Metrics
 from sources.contract import Outlet, SourceIdentity
@@ -64,7 +65,13 @@ def build_outlet(plan: OutletPlan, sinks: SinkClient, metrics: Metrics, console:
     async def emit(event: CloudEvent) -> None:
         produced.inc()
         if plan.bus is not None:
-            await publish_until_accepted(plan.bus, plan.topic, event, event.subject, console.warn)
+            try:
+                await publish_until_accepted(
+                    plan.bus, plan.topic, event, event.subject, console.warn
+                )
+            except BusError as exc:  # not retriable: the bus will never take this event
+                await reject(to_json(event), f"the bus refused it: {exc}", event.id)
+                return
             published.inc()
         if plan.sink_url is not None:
             await to_sink_or_dead_letter(event)

@@ -9,7 +9,8 @@ Settings are OpenFunction's names, plus fnevents extensions:
 * ``tls`` (extension): connect with TLS, the brokers verified with ``caCert``
   (PEM) or the system's CAs, and a client certificate from ``clientCert`` and
   ``clientKey`` when both are given. TLS is off unless asked for, with or without
-  SASL, and giving a certificate without ``tls: true`` is a load error;
+  SASL (``authRequired`` without ``tls`` is warned about at startup), and giving a
+  certificate without ``tls: true`` is a load error;
 * ``maxMessageBytes``: the largest record expected; a fetch asks for at least
   this much (1 MiB at the least), so such a record arrives in one fetch.
   OpenFunction passes it to Dapr, which uses it only for producing;
@@ -105,6 +106,11 @@ class KafkaSource(Source):
             f"kafka {self.identity.label} from {self.brokers} topic {self.topic} group {self.group}"
         )
 
+    def notices(self) -> list[str]:
+        if self.settings.authRequired and not self.settings.tls:
+            return ["authRequired without tls: the SASL password crosses the network in clear"]
+        return []
+
     async def run(self, outlet: Outlet) -> None:
         """Read and emit until cancelled; see the module docstring for what is committed."""
         try:
@@ -113,8 +119,6 @@ class KafkaSource(Source):
             raise _lost(exc) from exc
         try:
             await self._pump(member, outlet)
-        except BusError as exc:
-            raise _lost(exc) from exc
         finally:
             # what was emitted is committed now; the rest is read again by whoever
             # takes the partitions (this source once restarted, or another replica)
@@ -125,13 +129,16 @@ class KafkaSource(Source):
         lanes: dict[int, asyncio.Queue[KafkaMessage]] = {}
         try:
             async with asyncio.TaskGroup() as group:
-                async for message in member:
-                    assert isinstance(message, KafkaMessage)
-                    lane = lanes.get(message.partition)
-                    if lane is None:
-                        lane = lanes[message.partition] = asyncio.Queue()
-                        group.create_task(_emit_in_order(lane, outlet))
-                    lane.put_nowait(message)
+                try:
+                    async for message in member:
+                        assert isinstance(message, KafkaMessage)
+                        lane = lanes.get(message.partition)
+                        if lane is None:
+                            lane = lanes[message.partition] = asyncio.Queue()
+                            group.create_task(_emit_in_order(lane, outlet))
+                        lane.put_nowait(message)
+                except BusError as exc:  # reading failed (a lane's errors are its outlet's)
+                    raise _lost(exc) from exc
         except BaseExceptionGroup as failed:
             raise _first(failed) from None
 

@@ -8,8 +8,8 @@ Settings (OpenFunction's names, plus fnevents extensions):
 * ``topic``: a topic filter; ``+`` and ``#`` wildcards work, and
   ``$share/<group>/<filter>`` makes replicas split the messages between them.
 * ``qos``: the subscription's QoS. 1 (the default) is at least once. 0 is at most
-  once: the broker drops what it cannot hand over, and ``describe`` says so at
-  startup. 2 is received as 1: MQTT's QoS 2 hand-off completes (PUBREC) before
+  once: the broker drops what it cannot hand over (a warning says so at startup,
+  see ``notices``). 2 is received as 1: MQTT's QoS 2 hand-off completes (PUBREC) before
   the event is safe, so a crash at the wrong moment would lose the message;
   QoS 1 redelivers it instead, and the stable ``id`` makes the duplicate visible.
 * ``retain``: a publish flag in OpenFunction's schema; a source publishes
@@ -101,15 +101,11 @@ class MqttSource(Source):
         self.address = f"{host}:{endpoint.port}"
 
     def _connection(self, settings: Any) -> _ConnectionSettings:
-        def problem(field: str, text: str) -> ManifestError:
-            return ManifestError(
-                text, resource=f"EventSource {self.identity.label}", field=f"spec.mqtt.{field}"
-            )
-
+        """Checked settings; a ManifestError names the field (the loader adds where it is)."""
         if error := topic_filter_error(self.topic):
-            raise problem(f"{self.identity.event}.topic", error)
+            raise ManifestError(f"topic: {error}")
         if settings.password is not None and settings.username is None:
-            raise problem(f"{self.identity.event}.password", "a password needs a username")
+            raise ManifestError("password: a password needs a username")
         try:
             return _ConnectionSettings(
                 url=settings.url,
@@ -122,15 +118,30 @@ class MqttSource(Source):
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"]) or "url"
-            raise problem(
-                f"{self.identity.event}.{field}", error["msg"].removeprefix("Value error, ")
-            ) from None
+            raise ManifestError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
 
     def describe(self) -> str:
-        text = f"mqtt {self.identity.label} from {redacted(self.settings.url)} topic {self.topic}"
+        return f"mqtt {self.identity.label} from {redacted(self.settings.url)} topic {self.topic}"
+
+    def notices(self) -> list[str]:
+        said = []
         if self.qos == 0:
-            text += " (QoS 0: at most once, the broker may drop messages)"
-        return text
+            said.append(
+                "qos 0 is at most once: the broker drops what it cannot hand over at once, "
+                "and nothing is kept while fnevents is away; use qos 1 when every message matters"
+            )
+        elif self.qos == 2:
+            said.append(
+                "qos 2 is received as qos 1 (at least once): MQTT's QoS 2 hand-off completes "
+                "before the event is on the bus, so a crash could lose the message"
+            )
+        if self.clean_session:
+            said.append(
+                "cleanSession true: messages published while fnevents is not connected are lost"
+            )
+        if self.settings.retain is not None:
+            said.append("'retain' is a publish flag; a source publishes nothing and ignores it")
+        return said
 
     async def run(self, outlet: Outlet) -> None:
         """Connect, subscribe and hand each message to ``outlet``; raise when the link fails."""
@@ -210,12 +221,12 @@ def topic_filter_error(topic: str) -> str | None:
     if topic.startswith(SHARED_PREFIX):
         group, levels = levels[1], levels[2:]
         if not group or "+" in group or "#" in group:
-            return f"{topic!r}: a shared subscription is $share/<group>/<filter>, group without +/#"
+            return f"a shared subscription is $share/<group>/<filter>, no + or # in the group: {topic!r}"
         if not levels:
-            return f"{topic!r}: a shared subscription needs a filter after $share/<group>/"
+            return f"a shared subscription needs a filter after $share/<group>/: {topic!r}"
     for index, level in enumerate(levels):
         if "#" in level and (level != "#" or index != len(levels) - 1):
-            return f"{topic!r}: '#' must be a whole level, and the last one"
+            return f"'#' must be a whole level, and the last one: {topic!r}"
         if "+" in level and level != "+":
-            return f"{topic!r}: '+' must be a whole level"
+            return f"'+' must be a whole level: {topic!r}"
     return None

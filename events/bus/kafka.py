@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
@@ -88,6 +89,40 @@ def consumer_options(settings: KafkaSettings, group_id: str) -> dict:
 def group_id(settings: KafkaSettings, group: str, topic: str) -> str:
     prefix = f"{settings.consumerGroup}." if settings.consumerGroup else ""
     return f"{prefix}{group}.{topic}"
+
+
+async def join_group(
+    settings: KafkaSettings,
+    name: str,
+    topic: str,
+    pubsub_name: str,
+    decode: Callable[[Any], Any] | None = None,
+) -> KafkaSubscription:
+    """Join Kafka consumer group ``name`` reading ``topic``; return once partitions are
+    assigned. Raises BusError (retriable if the broker is unreachable) naming the group
+    and the brokers. ``decode`` is passed to :class:`KafkaSubscription`."""
+    where = f"group {name} on Kafka at {','.join(broker_list(settings.brokers))}"
+    consumer = AIOKafkaConsumer(**consumer_options(settings, name))
+    subscription = KafkaSubscription(
+        consumer,
+        topic,
+        pubsub_name,
+        commit_interval=settings.commitInterval,
+        max_pending=settings.maxPending,
+        commit_on_assign=settings.initialOffset == "newest",
+        where=where,
+        decode=decode,
+    )
+    consumer.subscribe([topic], listener=subscription.rebalance)
+    try:
+        await consumer.start()
+        await subscription.open()
+    except BaseException as exc:
+        await subscription.close(drain_timeout=0)
+        if isinstance(exc, CLIENT_ERRORS):
+            raise bus_error(exc, f"cannot join {where}") from exc
+        raise
+    return subscription
 
 
 class KafkaBus(EventBus):
@@ -146,28 +181,8 @@ class KafkaBus(EventBus):
     async def subscribe(self, topic: str, group: str) -> Subscription:
         if self._closed:
             raise BusClosed(f"the bus on Kafka at {self._brokers} is closed; cannot subscribe")
-        settings = self._settings
-        name = group_id(settings, group, topic)
-        where = f"group {name} on Kafka at {self._brokers}"
-        consumer = AIOKafkaConsumer(**consumer_options(settings, name))
-        subscription = KafkaSubscription(
-            consumer,
-            topic,
-            self._pubsub_name,
-            commit_interval=settings.commitInterval,
-            max_pending=settings.maxPending,
-            commit_on_assign=settings.initialOffset == "newest",
-            where=where,
-        )
-        consumer.subscribe([topic], listener=subscription.rebalance)
-        try:
-            await consumer.start()
-            await subscription.open()
-        except BaseException as exc:
-            await subscription.close(drain_timeout=0)
-            if isinstance(exc, CLIENT_ERRORS):
-                raise bus_error(exc, f"cannot join {where}") from exc
-            raise
+        name = group_id(self._settings, group, topic)
+        subscription = await join_group(self._settings, name, topic, self._pubsub_name)
         self._subscriptions.add(subscription)
         subscription.on_close = self._subscriptions.discard
         return subscription

@@ -19,6 +19,11 @@ member pauses its partitions but keeps polling, so it stays in the group.
 
 A revoked partition's messages are dropped from the FIFO, and acks for them are
 ignored: the new owner reads them again from the committed position.
+
+What a message carries as ``event`` is made from its record by ``decode``, when
+the message is handed out: by default :func:`decode_record` (the bus's wire
+format). The Kafka source (:mod:`sources.kafka`) passes its own normalization,
+so it can use this member on topics that other producers write.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -69,6 +76,7 @@ class KafkaSubscription(Subscription):
         max_pending: int,
         commit_on_assign: bool,
         where: str,
+        decode: Callable[[Any], Any] | None = None,
     ) -> None:
         self.topic = topic
         self._consumer = consumer
@@ -77,6 +85,8 @@ class KafkaSubscription(Subscription):
         self._max_pending = max_pending
         self._commit_on_assign = commit_on_assign
         self._where = where  # "group G on Kafka at H", for messages
+        #: record -> the message's ``event`` (the bus's decode_record unless given)
+        self._decode = decode or partial(decode_record, pubsub_name=pubsub_name)
         #: Fresh records as (record, offsets), redeliveries as messages, in hand-out order.
         self._ready: deque[tuple | KafkaMessage] = deque()
         self._partitions: dict[int, PartitionOffsets] = {}
@@ -245,7 +255,7 @@ class KafkaSubscription(Subscription):
         key = record.key
         return KafkaMessage(
             self.topic,
-            decode_record(record, self._pubsub_name),
+            self._decode(record),
             key.decode("utf-8", "replace") if key is not None else None,
             1,
             self,

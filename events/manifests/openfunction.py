@@ -57,6 +57,11 @@ class KafkaSpec(Model):
     initialOffset: Literal["oldest", "newest"] = Field(
         default="newest", description="extension: where a new consumer group starts"
     )
+    sessionTimeout: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="extension: the consumer group's session timeout (default 10s)",
+    )
 
 
 class CronSpec(Model):

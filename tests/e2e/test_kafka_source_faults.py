@@ -1,0 +1,273 @@
+"""The Kafka source under faults, as a real process: ``python -m events.cli run`` on a Redis
+bus, fed by confluent-kafka's Producer (librdkafka), counted on the bus.
+
+- kill -9 of the source process mid-stream, then a restart: every record's id
+  (``topic/partition/offset``) reaches the bus at least once, duplicates counted, and a
+  clean stop afterwards leaves every partition committed to its end;
+- a restart of the Kafka broker mid-stream: Tansu on durable storage (S3, served by
+  moto), so records and committed offsets survive; everything produced before and
+  after the restart reaches the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.bus.test_kafka import _durable_tansu
+
+confluent_kafka = pytest.importorskip(
+    "confluent_kafka", reason="the foreign producer: pip install confluent-kafka"
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARRIVAL_TIMEOUT = 60.0
+
+MANIFESTS = """
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: eventbus}}
+spec:
+  type: pubsub.redis
+  metadata: [{{name: redisHost, value: "{redis}"}}]
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventBus
+metadata: {{name: default}}
+spec: {{component: eventbus}}
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventSource
+metadata: {{name: vehicles}}
+spec:
+  eventBus: default
+  kafka:
+    {event}:
+      brokers: "{brokers}"
+      topic: {topic}
+      authRequired: false
+      # Tansu answers a join after half the session timeout, and a killed process stays
+      # a member until its session expires: keep it short
+      sessionTimeout: 2s
+      initialOffset: oldest
+"""
+
+
+class SourceProcess:
+    """``fnevents run`` in its own process group, its output kept in a file."""
+
+    def __init__(self, tmp_path: Path, manifest: Path) -> None:
+        self.manifest = manifest
+        self.log_path = tmp_path / "fnevents.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
+        try:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "events.cli",
+                    "run",
+                    "-f",
+                    str(self.manifest),
+                    "--port",
+                    "0",
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+class BusTopic:
+    """The source's topic on the Redis bus: the event ids on it, with repeats."""
+
+    def __init__(self, address: str, event: str) -> None:
+        host, _, port = address.rpartition(":")
+        self.client = redis.Redis(host=host, port=int(port))
+        self.name = f"default-vehicles-{event}"
+
+    def ids(self) -> list[str]:
+        return [
+            orjson.loads(fields[b"data"])["id"]
+            for _, fields in self.client.xrange(self.name, "-", "+")
+        ]
+
+    def count(self) -> int:
+        return self.client.xlen(self.name)
+
+    def close(self) -> None:
+        self.client.delete(self.name)
+        self.client.close()
+
+
+def produce(brokers: str, topic: str, first: int, last: int) -> set[str]:
+    """Records ``first`` .. ``last - 1`` with confluent-kafka; the ids they were given."""
+    producer = confluent_kafka.Producer({"bootstrap.servers": brokers, "log_level": 3})
+    ids: set[str] = set()
+    failures: list[str] = []
+
+    def report(error, message) -> None:
+        if error is not None:
+            failures.append(str(error))
+        else:
+            ids.add(f"{message.topic()}/{message.partition()}/{message.offset()}")
+
+    for n in range(first, last):
+        payload = orjson.dumps({"vehicle": f"v{n % 50}", "n": n})
+        producer.produce(topic, payload, key=f"v{n % 50}".encode(), on_delivery=report)
+        producer.poll(0)
+    assert producer.flush(ARRIVAL_TIMEOUT) == 0, "records still queued in librdkafka"
+    assert not failures, failures[:3]
+    return ids
+
+
+async def committed_and_ends(brokers: str, group: str, ids: set[str]) -> tuple[dict, dict]:
+    """What ``group`` committed per partition, and the end of what was produced there."""
+    ends: dict[TopicPartition, int] = {}
+    for event_id in ids:
+        topic, partition, offset = event_id.rsplit("/", 2)
+        tp = TopicPartition(topic, int(partition))
+        ends[tp] = max(ends.get(tp, 0), int(offset) + 1)
+    consumer = AIOKafkaConsumer(bootstrap_servers=brokers, group_id=group)
+    await consumer.start()
+    try:
+        return {tp: await consumer.committed(tp) for tp in ends}, ends
+    finally:
+        await consumer.stop()
+
+
+def until(condition, what: str, source: SourceProcess, timeout: float = ARRIVAL_TIMEOUT) -> None:
+    """Poll a real condition (Redis's answer) until it holds; on timeout show the output."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}\n{source.output()}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def event() -> str:
+    return f"telemetry-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def bus(redis_broker, event):
+    topic = BusTopic(redis_broker.address, event)
+    yield topic
+    topic.close()
+
+
+def write_manifest(tmp_path: Path, redis_address: str, event: str, brokers: str, topic: str):
+    path = tmp_path / "app.yaml"
+    path.write_text(
+        MANIFESTS.format(redis=redis_address, brokers=brokers, topic=topic, event=event)
+    )
+    return path
+
+
+def test_kill_9_mid_stream_loses_nothing(tmp_path, kafka_broker, redis_broker, event, bus) -> None:
+    topic = f"faults-{uuid.uuid4().hex[:10]}"
+    manifest = write_manifest(tmp_path, redis_broker.address, event, kafka_broker.address, topic)
+    source = SourceProcess(tmp_path, manifest)
+    expected = produce(kafka_broker.address, topic, 0, 1000)
+    source.start()
+    try:
+        until(lambda: bus.count() >= 100, "the source is emitting", source)
+        source.kill()
+        before_kill = collections.Counter(bus.ids())
+        assert len(before_kill) < len(expected), "the kill came after the stream had ended"
+        expected |= produce(kafka_broker.address, topic, 1000, 2000)  # while it is down
+        source.start()
+        until(lambda: expected <= set(bus.ids()), "every record is on the bus", source)
+        assert source.stop() == 0, source.output()
+    finally:
+        source.stop()
+    seen = collections.Counter(bus.ids())
+    assert set(seen) == expected, "nothing lost, and nothing that was not produced"
+    committed, ends = asyncio.run(
+        committed_and_ends(kafka_broker.address, f"default-esc-kafka-{event}", expected)
+    )
+    assert committed == ends, "a clean stop commits everything emitted"
+    replayed = sum(n - 1 for event_id, n in seen.items() if event_id in before_kill)
+    others = sum(n - 1 for event_id, n in seen.items() if event_id not in before_kill)
+    print(
+        f"kill -9 after {sum(before_kill.values())} of {len(expected)} events: "
+        f"{replayed} of them came again after the restart (emitted, not yet committed), "
+        f"{others} other duplicates (a rebalance while rejoining), none lost"
+    )
+
+
+def test_a_broker_restart_mid_stream_loses_nothing(tmp_path, redis_broker, event, bus) -> None:
+    """Ten batches, each produced once the previous one is on the bus; the broker restarts
+    right after the sixth is produced, while the source is fetching it. The producer and
+    the source both have to come back for the last five to arrive."""
+    topic = f"faults-{uuid.uuid4().hex[:10]}"
+    batch = 200
+    with _durable_tansu() as tansu:
+        manifest = write_manifest(tmp_path, redis_broker.address, event, tansu.address, topic)
+        source = SourceProcess(tmp_path, manifest)
+        source.start()
+        expected: set[str] = set()
+        try:
+            for k in range(10):
+                expected |= produce(tansu.address, topic, k * batch, (k + 1) * batch)
+                if k == 5:
+                    before_restart = bus.count()
+                    tansu.restart()
+                wanted = frozenset(expected)
+                until(lambda w=wanted: w <= set(bus.ids()), f"batch {k} is on the bus", source)
+            assert source.stop() == 0, source.output()
+            committed, ends = asyncio.run(
+                committed_and_ends(tansu.address, f"default-esc-kafka-{event}", expected)
+            )
+        finally:
+            source.stop()
+    assert committed == ends, "commits resumed after the restart"
+    seen = collections.Counter(bus.ids())
+    duplicates = sum(n - 1 for n in seen.values())
+    assert set(seen) == expected, "nothing lost, and nothing that was not produced"
+    assert len(expected) == 10 * batch
+    print(
+        f"broker restart with {before_restart} of {len(expected)} events on the bus: "
+        f"{duplicates} duplicates, none lost"
+    )
