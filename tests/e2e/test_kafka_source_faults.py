@@ -26,7 +26,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.bus.test_kafka import _durable_tansu
+from tests.brokers import servers
 
 confluent_kafka = pytest.importorskip(
     "confluent_kafka", reason="the foreign producer: pip install confluent-kafka"
@@ -243,7 +243,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path, redis_broker, event
     the source both have to come back for the last five to arrive."""
     topic = f"faults-{uuid.uuid4().hex[:10]}"
     batch = 200
-    with _durable_tansu() as tansu:
+    with servers.durable_kafka() as tansu:
         manifest = write_manifest(tmp_path, redis_broker.address, event, tansu.address, topic)
         source = SourceProcess(tmp_path, manifest)
         source.start()
