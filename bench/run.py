@@ -42,6 +42,8 @@ BROKERS: dict[str, Callable[[bool], list[Table]]] = {
     "kafka": _broker("kafka_bus"),
     "jetstream": _broker("jetstream_bus"),
     "mqtt": _broker("mqtt_bus"),
+    "mqtt_source": _broker("mqtt_source"),
+    "http_ingest": _broker("http_ingest"),
 }
 BENCHMARKS = {**CORE, **BROKERS}
 

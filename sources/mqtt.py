@@ -35,13 +35,17 @@ Delivery: QoS 1 with manual acks. A message is PUBACKed only after
 follows the normalization rules (see :mod:`sources.mqtt_decode`); a payload
 that cannot become an event goes to the dead letter, and the source goes on.
 
-Failures: a broker that is unreachable or drops the connection, or an
-``emit`` that fails, ends ``run`` with a retriable error naming the broker; the
-runtime starts it again with backoff, and the session brings back everything
-not acked. What the broker must be configured for: Mosquitto's
-``max_queued_messages`` (default 1000) silently drops QoS 1 messages queued
-beyond it for a session whose client is away; raise it to cover the longest
-outage you expect. For sessions to survive a broker restart, ``persistence true``.
+Failures: a broker that is unreachable or drops the connection ends ``run``
+with a retriable error naming the broker (``cannot reach MQTT broker at
+host:port: ...``); an ``emit`` that fails ends it with that error. The runtime
+starts it again with backoff, and the session brings back everything not acked.
+A persistent session exists from the source's first subscription on: messages
+published before fnevents ever subscribed with this client id are not kept.
+
+What the broker must be configured for: Mosquitto's ``max_queued_messages``
+(default 1000) silently drops QoS 1 messages queued beyond it for a session
+whose client is away; raise it to cover the longest outage you expect. For
+sessions to survive a broker restart, ``persistence true``.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ class MqttSource(Source):
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"]) or "url"
-            raise ManifestError(f"{field}: {error['msg'].removeprefix('Value error, ')}") from None
+            text = error["msg"].removeprefix("Value error, ")
+            raise ManifestError(text if text.startswith(field) else f"{field}: {text}") from None
 
     def describe(self) -> str:
         return f"mqtt {self.identity.label} from {redacted(self.settings.url)} topic {self.topic}"
@@ -199,7 +204,8 @@ class MqttSource(Source):
             event = to_event(self.address, topic, payload, content_type, user_properties)
         except Exception as exc:  # noqa: BLE001 - a payload never stops the source
             reason = exc.reason if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
-            await outlet.reject(payload, reason, message_id(topic or message._topic, payload))
+            raw_topic = topic or message._topic  # the undecodable bytes paho kept
+            await outlet.reject(payload, reason, message_id(raw_topic, payload))
             return
         await outlet.emit(event)
 
@@ -221,7 +227,7 @@ def topic_filter_error(topic: str) -> str | None:
     if topic.startswith(SHARED_PREFIX):
         group, levels = levels[1], levels[2:]
         if not group or "+" in group or "#" in group:
-            return f"a shared subscription is $share/<group>/<filter>, no + or # in the group: {topic!r}"
+            return f"a shared subscription is $share/<group>/<filter>, group without +/#: {topic!r}"
         if not levels:
             return f"a shared subscription needs a filter after $share/<group>/: {topic!r}"
     for index, level in enumerate(levels):

@@ -328,6 +328,9 @@ class Connection:
             pending = getattr(sock, "pending", None)  # TLS keeps decrypted bytes of its own
             if self._progress == before and not (pending is not None and pending() > 0):
                 return
+        # The batch ran out with bytes possibly still decrypted inside the TLS socket, where
+        # the selector cannot see them: come back for them rather than wait for new bytes.
+        self._loop.call_soon(self._readable)
 
     def _tick(self) -> None:
         self._misc = None

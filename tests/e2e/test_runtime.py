@@ -82,3 +82,39 @@ async def test_runtime_wires_sources_triggers_sinks_and_dead_letters(tmp_path) -
         assert "delivered     default/flaky#0" in text
         assert "dead-lettered default/flaky#1" in text
         assert "using the embedded in-memory bus" in text
+
+
+SEVERAL_CRON_EVENTS = """
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventBus
+metadata: {name: default}
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventSource
+metadata: {name: clocks}
+spec:
+  eventBus: default
+  cron:
+    fast: {schedule: "@every 200ms"}
+    slow: {schedule: "@every 300ms"}
+    seconds: {schedule: "* * * * * *"}
+"""
+
+
+async def test_every_event_of_one_eventsource_runs(tmp_path) -> None:
+    path = tmp_path / "clocks.yaml"
+    path.write_text(SEVERAL_CRON_EVENTS)
+    runtime = Runtime(load_catalog([str(path)], []), Console(stream=io.StringIO()))
+    try:
+        await runtime.start()
+        bus = next(iter(runtime.buses.values()))
+        subscriptions = {
+            event: await bus.subscribe(f"default-clocks-{event}", "test")
+            for event in ("fast", "slow", "seconds")
+        }
+        for event, subscription in subscriptions.items():
+            message = await asyncio.wait_for(anext(subscription), 5)
+            await message.ack()
+            assert message.event.subject == event
+    finally:
+        await runtime.stop(drain_timeout=0.5)
