@@ -34,6 +34,7 @@ CONTEXT_ATTRIBUTES = (
 RESERVED_NAMES = frozenset((*CONTEXT_ATTRIBUTES, "data", "data_base64"))
 _CONTEXT_NAMES = frozenset(CONTEXT_ATTRIBUTES)  # membership tests on the decode hot path
 _REQUIRED = ("id", "source", "type", "specversion")
+_REQUIRED_NAMES = frozenset(_REQUIRED)
 ExtensionValue = str | int | bool | bytes
 
 _EXTENSION_NAME = re.compile(r"[a-z0-9]+")
@@ -158,7 +159,7 @@ def from_attributes(attributes: Mapping[str, Any], data: Any = None) -> CloudEve
             known[name] = value
         elif value is not None:
             extensions[name] = value
-    if len(known) < len(_REQUIRED) or not known.keys() >= set(_REQUIRED):
+    if not _REQUIRED_NAMES.issubset(known):
         missing = next(name for name in _REQUIRED if name not in known)
         raise InvalidCloudEvent(missing, "is required but missing")
     return CloudEvent(**known, extensions=extensions or _EMPTY, data=data)
