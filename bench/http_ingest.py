@@ -23,7 +23,7 @@ from bench.report import Table, progress
 from events.cli import load_catalog
 from events.console import Console
 from events.runtime import Runtime
-from tests.brokers.servers import free_port
+from tests.brokers.servers import free_port, wait_until_listening
 
 CONCURRENCY = 32
 MANIFESTS = """
@@ -102,24 +102,12 @@ async def _ours(bodies: list[bytes]) -> float:
 
         consumer = asyncio.create_task(consume())
         try:
-            await _wait_for_port(port)
+            await wait_until_listening(port)
             rate = await _drive(f"http://127.0.0.1:{port}/readings", bodies)
             await asyncio.wait_for(consumer, 30)
             return rate
         finally:
             await runtime.stop(drain_timeout=1)
-
-
-async def _wait_for_port(port: int) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.02)
-            else:
-                writer.close()
-                return
 
 
 async def _run(quick: bool) -> list[Table]:

@@ -39,7 +39,7 @@ from collections.abc import Iterator
 import nats
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, percentile, progress
 from events.bus import envelope
 from events.bus.jetstream import JetStreamBus
 from events.bus.jetstream_settings import JetStreamSettings
@@ -198,10 +198,6 @@ def _latencies(events: list[CloudEvent], sent: dict[str, float], arrivals: dict[
     return sorted(arrivals[e.id] - sent[e.id] for e in events[skip:])
 
 
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def run(quick: bool = False) -> list[Table]:
     n = 10_000 if quick else 20_000
     latency_count = RATE * (1 if quick else 3)
@@ -240,8 +236,8 @@ async def run(quick: bool = False) -> list[Table]:
         table.add(
             f"{label} latency at {RATE:,} ev/s (lower is better)",
             "µs",
-            _percentile(ours_lat, q) * 1e6,
-            _percentile(raw_lat, q) * 1e6,
+            percentile(ours_lat, q) * 1e6,
+            percentile(raw_lat, q) * 1e6,
         )
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; ours = {PUBLISHERS} concurrent "

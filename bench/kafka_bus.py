@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, percentile, progress
 from events.bus import envelope
 from events.bus.kafka import KafkaBus, KafkaSettings, consumer_options, producer_options
 from events.bus.kafka_message import decode_record
@@ -57,10 +57,6 @@ KEYS = 16
 RATE = 1_000
 TIMEOUT = 120.0
 GROUP = "bench"
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _topic(what: str) -> str:
@@ -301,8 +297,8 @@ async def _run(address: str, quick: bool) -> list[Table]:
         table.add(
             f"{label} latency at {RATE:,} ev/s, 1 publisher (lower is better)",
             "µs",
-            _percentile(ours_lat, q) * 1e6,
-            _percentile(raw_lat, q) * 1e6,
+            percentile(ours_lat, q) * 1e6,
+            percentile(raw_lat, q) * 1e6,
         )
     table.notes.append(
         f"throughput: best of {repeats}, N={n:,}, {KEYS} keys over 4 partitions; raw: every "

@@ -45,7 +45,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, percentile, progress
 from events.bus import envelope
 from events.bus.mqtt import MqttBus, MqttSettings
 from events.cloudevent import CloudEvent
@@ -72,10 +72,6 @@ def mosquitto() -> servers.Broker | None:
         return [binary, "-c", str(config)]
 
     return servers.Broker("mosquitto-bench", command)
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # -- ours ---------------------------------------------------------------------------------
@@ -230,8 +226,8 @@ async def _run(address: str, quick: bool) -> list[Table]:
         table.add(
             f"{label} latency at {RATE:,} ev/s (lower is better)",
             "µs",
-            _percentile(ours_latency, q) * 1e6,
-            _percentile(raw_latency, q) * 1e6,
+            percentile(ours_latency, q) * 1e6,
+            percentile(raw_latency, q) * 1e6,
         )
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; ours: {PUBLISHERS} tasks each awaiting "

@@ -29,7 +29,7 @@ import time
 
 import orjson
 
-from bench.report import Table, progress
+from bench.report import Table, percentile, progress
 from events.bus.memory import MemoryBus
 from events.cloudevent import CloudEvent
 from events.console import Console
@@ -155,10 +155,6 @@ async def _latencies(
     return sorted(setup.arrivals[e.id] - sent[e.id] for e in events[skip:]), achieved
 
 
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def _best_throughputs(n: int) -> tuple[float, float]:
     """(raw bus, pipeline) events/s: best of REPEATS, interleaved.
 
@@ -222,8 +218,8 @@ async def _run(quick: bool) -> list[Table]:
         table.add(
             f"{label} latency at {RATE:,} ev/s (lower is better)",
             "µs",
-            _percentile(latency[True], q) * 1e6,
-            _percentile(latency[False], q) * 1e6,
+            percentile(latency[True], q) * 1e6,
+            percentile(latency[False], q) * 1e6,
         )
     table.notes.append(
         f"throughput: best of {REPEATS} (raw: of {2 * REPEATS}), interleaved; latency: "

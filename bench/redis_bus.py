@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, percentile, progress
 from events.bus import envelope
 from events.bus.redis import RedisBus, RedisSettings
 from events.cloudevent import CloudEvent
@@ -52,10 +52,6 @@ RATE = 1_000
 TIMEOUT = 120.0
 GROUP = "bench"
 PUBSUB = "eventbus"
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _client(address: str) -> Redis:
@@ -279,8 +275,8 @@ async def _run(address: str, quick: bool) -> list[Table]:
         table.add(
             f"{label} latency at {RATE:,} ev/s, 1 publisher (lower is better)",
             "µs",
-            _percentile(ours_lat, q) * 1e6,
-            _percentile(raw_lat, q) * 1e6,
+            percentile(ours_lat, q) * 1e6,
+            percentile(raw_lat, q) * 1e6,
         )
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; raw consumer: XREADGROUP COUNT {BATCH} + "

@@ -62,11 +62,12 @@ class Message(abc.ABC):
         """The work failed: deliver the event again after ``delay`` seconds."""
 
 
-class _ClosedOnExit:
+class _ClosedOnExit(abc.ABC):
     """``async with`` support: leaving the block closes the object."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Release everything; idempotent."""
 
     async def __aexit__(
         self,
@@ -77,7 +78,7 @@ class _ClosedOnExit:
         await self.close()
 
 
-class Subscription(_ClosedOnExit, abc.ABC):
+class Subscription(_ClosedOnExit):
     """A group member's stream of messages. Iterate it; close it (or use ``async with``)."""
 
     def __aiter__(self) -> AsyncIterator[Message]:
@@ -97,7 +98,7 @@ class Subscription(_ClosedOnExit, abc.ABC):
         return self
 
 
-class EventBus(_ClosedOnExit, abc.ABC):
+class EventBus(_ClosedOnExit):
     """A topic-based, consumer-group event bus. See the module docstring for the rules."""
 
     #: The Dapr component type this backend implements, e.g. ``pubsub.redis``.

@@ -8,6 +8,7 @@ variable can point a fixture at a server that is already running instead
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -41,6 +42,19 @@ def package_binary(package: str, relative: str) -> str:
     if not path.exists():
         raise RuntimeError(f"{package} does not contain {relative}")
     return str(path)
+
+
+async def wait_until_listening(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+    """Return once something accepts TCP connections on ``host:port``."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.02)
+            else:
+                writer.close()
+                return
 
 
 class Broker:

@@ -36,3 +36,24 @@ spec:
   - condition: "{condition}"
     topic: out
 {extra}"""
+
+
+#: The embedded bus as a Component named ``eventbus`` and the EventBus ``default`` using it,
+#: ending in a document separator. Block style (no braces), so it can start a
+#: ``str.format`` template.
+EMBEDDED_BUS = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: eventbus
+spec:
+  type: pubsub.in-memory
+---
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventBus
+metadata:
+  name: default
+spec:
+  component: eventbus
+---
+"""

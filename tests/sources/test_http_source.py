@@ -15,7 +15,7 @@ from cloudevents.core.v1.event import CloudEvent as SdkEvent
 from events.cli import load_catalog
 from events.console import Console
 from events.runtime import Runtime
-from tests.brokers.servers import free_port
+from tests.brokers.servers import free_port, wait_until_listening
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -61,7 +61,7 @@ class Ingest:
         self.bus = next(iter(self.runtime.buses.values()))
         self.events = await self.bus.subscribe(TOPIC, "test")
         self.dead = await self.bus.subscribe("default-ingest-deadletter", "test")
-        await wait_for_port(self.port)
+        await wait_until_listening(self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -71,18 +71,6 @@ class Ingest:
         message = await asyncio.wait_for(anext(subscription or self.events), 5)
         await message.ack()
         return message.event
-
-
-async def wait_for_port(port: int) -> None:
-    async with asyncio.timeout(10):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.02)
-            else:
-                writer.close()
-                return
 
 
 async def curl(*args: str) -> tuple[int, dict]:

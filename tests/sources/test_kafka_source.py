@@ -26,6 +26,7 @@ from events.runtime import Runtime
 from sources import kafka as kafka_source
 from sources.contract import SourceIdentity
 from tests.brokers.servers import free_port
+from tests.manifests.documents import EMBEDDED_BUS
 
 confluent_kafka = pytest.importorskip(
     "confluent_kafka", reason="the foreign producer: pip install confluent-kafka"
@@ -38,17 +39,9 @@ RECEIVE_TIMEOUT = 10.0
 #: join, and a second member's join makes the first rejoin too.
 SPLIT_TIMEOUT = 30.0
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec: {{type: pubsub.in-memory}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+MANIFESTS = (
+    EMBEDDED_BUS
+    + """
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: vehicles}}
@@ -60,6 +53,7 @@ spec:
       authRequired: false
 {settings}
 """
+)
 
 
 @pytest.fixture(autouse=True)

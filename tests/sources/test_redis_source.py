@@ -18,6 +18,7 @@ from events.console import Console
 from events.runtime import Runtime
 from sources.normalize import content_id
 from tests.brokers.servers import free_port, package_binary
+from tests.manifests.documents import EMBEDDED_BUS
 
 pytestmark = pytest.mark.redis
 
@@ -27,17 +28,9 @@ TOPIC = "default-vehicles-orders"
 DEAD_LETTER = "default-vehicles-deadletter"
 HEADLINE = b'{"headline": "rates"}'
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec: {{type: pubsub.in-memory}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+MANIFESTS = (
+    EMBEDDED_BUS
+    + """
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: vehicles}}
@@ -49,6 +42,7 @@ spec:
       redisPassword: ""
 {settings}
 """
+)
 
 
 def manifests(address: str, **settings: str) -> str:
