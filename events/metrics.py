@@ -68,6 +68,24 @@ class Metrics:
             ["trigger", "subscriber"],
             registry=r,
         )
+        self.filtered = Counter(
+            "fnevents_filtered_events",
+            "Events a trigger's filter dropped (where: inputs.<name> or subscribers[<i>])",
+            ["trigger", "where"],
+            registry=r,
+        )
+        self.filter_errors = Counter(
+            "fnevents_filter_errors",
+            "Filter evaluations that failed (a missing field, a wrong type); each is no match",
+            ["trigger", "where"],
+            registry=r,
+        )
+        self.replies = Counter(
+            "fnevents_reply_events",
+            "CloudEvents a sink answered with, published to the subscriber's reply topic",
+            ["trigger", "subscriber"],
+            registry=r,
+        )
         self.latency = Histogram(
             "fnevents_delivery_latency_seconds",
             "From a trigger receiving an event to the subscriber having it (retries included)",

@@ -192,9 +192,17 @@ class Runtime:
                 sink_url=self.sink_url(sub.sink, ns),
                 topic=sub.topic,
                 dead_letter_url=self.sink_url(sub.deadLetterSink, ns),
+                filter=self.catalog.filters.get((key, "subscribers", index)),
+                reply_topic=sub.replyTopic or f"{ns}-{name}-reply",
+                max_in_flight=sub.maxInFlight,
             )
             for index, sub in enumerate(spec.subscribers)
         ]
+        input_filters = {
+            input_name: found
+            for input_name in spec.inputs
+            if (found := self.catalog.filters.get((key, "inputs", input_name))) is not None
+        }
         ctx = DeliveryContext(
             self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
         )
@@ -207,6 +215,8 @@ class Runtime:
             ctx=ctx,
             max_deliveries=spec.maxDeliveries,
             dead_letter_topic=f"{ns}-{name}-deadletter",
+            input_filters=input_filters,
+            order_by=spec.orderBy,
         )
 
     def _start_sources(self) -> None:

@@ -12,6 +12,18 @@ A message the bus hands over more than ``max_deliveries`` times (a poison
 message, or one the bus could not decode) goes to the trigger's dead-letter
 topic instead of cycling forever.
 
+With ``order_by`` set, events that share a key (the value of that attribute)
+are delivered one after another in the order the bus handed them over, while
+events with different keys (or none) proceed in parallel; the key does not cap
+parallelism the way a partition count does. Order holds within one trigger
+process as long as the bus hands the key's events over in order (see the bus
+capabilities in the README); a message that is nacked and redelivered may land
+after its successors.
+
+An input ``filter`` drops events before they count for conditions; a
+subscriber's ``filter`` is checked after its condition holds. A dropped event is
+acked (it was handled: nothing wanted it) and counted.
+
 Condition state (when each input last had an event) lives in this process: it
 starts empty on restart and is not shared between replicas. That matches
 OpenFunction and is documented; the events themselves are never lost.
@@ -27,6 +39,8 @@ from functools import partial
 from events.bus.consumer import Consumer
 from events.bus.contract import Message
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS
+from events.cloudevent import CloudEvent
+from triggers.filters import EventFilter
 from triggers.subscriber import DeliveryContext, Subscriber
 
 
@@ -42,6 +56,8 @@ class TriggerRunner:
         max_in_flight: int = 64,
         max_deliveries: int = DEFAULT_MAX_ATTEMPTS,
         dead_letter_topic: str | None = None,
+        input_filters: Mapping[str, EventFilter] | None = None,
+        order_by: str | None = None,
     ) -> None:
         self.name = name  # "namespace/name"
         self.inputs = dict(inputs)  # input name -> topic
@@ -56,6 +72,9 @@ class TriggerRunner:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._last_seen: dict[str, float] = {}
         self._consumers: list[tuple[str, Consumer]] = []
+        self.input_filters = dict(input_filters or {})
+        self.order_by = order_by
+        self._tails: dict[str, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
@@ -81,24 +100,65 @@ class TriggerRunner:
         """Deliver to every matching subscriber; raises (so the message is nacked) only if
         the bus refused a publish."""
         received = time.monotonic()
-        matched = self.matching(input_name, received)
+        event = message.event
+        input_filter = self.input_filters.get(input_name)
+        if input_filter is not None and not input_filter.matches(event):
+            self.ctx.metrics.filtered.labels(self.name, f"inputs.{input_name}").inc()
+            return
+        matched = self.matching(input_name, received, event)
+        key = self._order_key(event)
+        if key is None:
+            await self._deliver(matched, event, received)
+            return
+        previous = self._tails.get(key)
+        turn = asyncio.get_running_loop().create_future()
+        self._tails[key] = turn
+        try:
+            if previous is not None:
+                await previous
+            await self._deliver(matched, event, received)
+        finally:
+            turn.set_result(None)
+            if self._tails.get(key) is turn:
+                del self._tails[key]
+
+    def _order_key(self, event: CloudEvent) -> str | None:
+        if self.order_by is None:
+            return None
+        value = event.get(self.order_by)
+        return None if value is None else str(value)
+
+    async def _deliver(self, matched: list[Subscriber], event: CloudEvent, received: float):
         if len(matched) == 1:  # the common case, without gather's extra task and loop hop
-            await matched[0].deliver(message.event, self.ctx, received)
+            await matched[0].deliver(event, self.ctx, received)
         elif matched:
             results = await asyncio.gather(
-                *(s.deliver(message.event, self.ctx, received) for s in matched),
+                *(s.deliver(event, self.ctx, received) for s in matched),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
 
-    def matching(self, input_name: str, now: float) -> list[Subscriber]:
-        """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition holds."""
+    def matching(
+        self, input_name: str, now: float, event: CloudEvent | None = None
+    ) -> list[Subscriber]:
+        """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition
+        holds and whose filter (if any) passes ``event``."""
         self._last_seen[input_name] = now
         horizon = now - self.window
         fresh = {name: seen >= horizon for name, seen in self._last_seen.items()}
-        return [s for s in self.subscribers if s.condition.evaluate(fresh)]
+        chosen = [s for s in self.subscribers if s.condition.evaluate(fresh)]
+        if event is None:
+            return chosen
+        return [s for s in chosen if s.filter is None or self._passes(s, event)]
+
+    def _passes(self, subscriber: Subscriber, event: CloudEvent) -> bool:
+        assert subscriber.filter is not None
+        if subscriber.filter.matches(event):
+            return True
+        self.ctx.metrics.filtered.labels(self.name, f"subscribers[{subscriber.index}]").inc()
+        return False
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop reading; let open deliveries finish (up to the timeout); return the rest."""

@@ -28,6 +28,7 @@ from events.manifests.extensions import DeliverySpec
 from events.metrics import Metrics
 from triggers import policy
 from triggers.conditions import Condition
+from triggers.filters import EventFilter
 from triggers.sinks import BODY_EXCERPT, SinkClient
 
 
@@ -51,6 +52,9 @@ class Subscriber:
     sink_url: str | None = None
     topic: str | None = None
     dead_letter_url: str | None = None
+    filter: EventFilter | None = None
+    reply_topic: str | None = None
+    max_in_flight: int = 64
     _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property

@@ -16,6 +16,7 @@ from events.manifests.buses import BusPlan, plan_bus
 from events.manifests.checks import check_all
 from events.manifests.loader import Loaded
 from triggers.conditions import Condition
+from triggers.filters import EventFilter
 
 Key = tuple[str, str, str]  # (kind, namespace, name); namespace is "*" for cluster kinds
 CLUSTER_KINDS = frozenset({"ClusterEventBus"})
@@ -34,6 +35,9 @@ def topic_for(namespace: str, eventsource: str, event: str) -> str:
 class Catalog:
     resources: dict[Key, Loaded] = field(default_factory=dict)
     conditions: dict[tuple[Key, int], Condition] = field(default_factory=dict)
+    #: compiled ``filter`` extensions: (trigger key, "inputs", input name) or
+    #: (trigger key, "subscribers", index)
+    filters: dict[tuple[Key, str, str | int], EventFilter] = field(default_factory=dict)
     component_metadata: dict[Key, dict[str, str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

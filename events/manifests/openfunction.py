@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from events.manifests.common import Duration, Metadata, Model, SinkSpec
-from events.manifests.extensions import DeliverySpec
+from events.manifests.extensions import DeliverySpec, FilterSpec
 
 API_VERSION = "events.openfunction.io/v1alpha1"
 DEFAULT_CONDITION_WINDOW = 60.0
@@ -235,6 +235,10 @@ class TriggerInput(Model):
     eventSource: str
     event: str
     namespace: str | None = None
+    filter: FilterSpec | None = Field(
+        default=None,
+        description="extension: only events that pass count for conditions and are delivered",
+    )
 
 
 class Subscriber(Model):
@@ -245,6 +249,21 @@ class Subscriber(Model):
     deadLetterTopic: str | None = None
     delivery: DeliverySpec | None = Field(
         default=None, description="extension: retry policy, overriding the Trigger's"
+    )
+    filter: FilterSpec | None = Field(
+        default=None, description="extension: this subscriber receives only events that pass"
+    )
+    replyTopic: str | None = Field(
+        default=None,
+        description="extension: where a CloudEvent that the sink answers with is published "
+        "(default {namespace}-{trigger}-reply)",
+    )
+    maxInFlight: int = Field(
+        default=64,
+        ge=1,
+        le=10000,
+        description="extension: requests to this subscriber's sink at once; beyond it, the "
+        "trigger stops reading the bus",
     )
 
     @model_validator(mode="after")
@@ -271,6 +290,11 @@ class TriggerSpec(Model):
         ge=1,
         le=1000,
         description="extension: bus deliveries of one message before it is dead-lettered",
+    )
+    orderBy: Literal["partitionkey", "subject"] | None = Field(
+        default=None,
+        description="extension: deliver events with the same value of this attribute one at "
+        "a time, in bus order; different values proceed in parallel",
     )
 
     @field_validator("inputs")
