@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
-from events.bus.memory import MemoryBus
+from events.bus.contract import EventBus
 from events.console import Console
 from events.manifests.extensions import DeliverySpec
 from events.metrics import Metrics
@@ -34,7 +35,12 @@ class OwnedTrigger(TriggerRunner):
 
 
 def runner(
-    bus: MemoryBus, subscribers: Sequence[Subscriber], inputs: dict[str, str], window: float = 60.0
+    bus: EventBus,
+    subscribers: Sequence[Subscriber],
+    inputs: dict[str, str],
+    window: float = 60.0,
+    **options: Any,
 ) -> tuple[TriggerRunner, DeliveryContext]:
+    """A trigger ``ns/t`` (group ``ns-t``); ``options`` go to TriggerRunner (e.g. order_by)."""
     ctx = DeliveryContext(bus, SinkClient(), Metrics(), Console(stream=io.StringIO()))
-    return OwnedTrigger("ns/t", inputs, subscribers, window, "ns-t", ctx), ctx
+    return OwnedTrigger("ns/t", inputs, subscribers, window, "ns-t", ctx, **options), ctx
