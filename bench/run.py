@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import codec, pipeline
+from bench import codec, filters, pipeline
 from bench.report import Table, progress
 
 
@@ -36,6 +36,7 @@ def _broker(module: str) -> Callable[[bool], list[Table]]:
 CORE: dict[str, Callable[[bool], list[Table]]] = {
     "pipeline": pipeline.run,
     "codec": codec.run,
+    "filters": filters.run,
 }
 BROKERS: dict[str, Callable[[bool], list[Table]]] = {
     "redis": _broker("redis_bus"),
@@ -44,6 +45,7 @@ BROKERS: dict[str, Callable[[bool], list[Table]]] = {
     "mqtt": _broker("mqtt_bus"),
     "mqtt_source": _broker("mqtt_source"),
     "http_ingest": _broker("http_ingest"),
+    "trigger_http": _broker("trigger_http"),  # no broker: it starts a function server process
 }
 BENCHMARKS = {**CORE, **BROKERS}
 

@@ -1,4 +1,4 @@
-"""The ``fnevents`` command line: ``run`` and ``validate``."""
+"""The ``fnevents`` command line: ``run``, ``validate`` and ``deadletters``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ EPILOG = """\
 examples:
   fnevents run -f examples/quickstart
   fnevents run -f examples/quickstart --components components/redis.yaml
+  fnevents run -f examples/function-chain --components components/redis.yaml \\
+      --only function/kafka-input
   fnevents validate -f manifests/ --components components/kafka.yaml
+  fnevents deadletters list -f manifests/ --components components/redis.yaml --trigger t1
 """
 
 
@@ -33,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
         print(f"{len(exc.errors)} error(s); nothing was started", file=sys.stderr)
         return 1
+    if args.command == "deadletters":
+        from events.deadletters.command import run as deadletters
+
+        return deadletters(catalog, args)
     if args.command == "validate":
         for line in describe_catalog(catalog):
             console.say(line)
@@ -63,9 +70,11 @@ def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
 
 
 async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> int:
+    from events.roles import Roles
     from events.runtime import Runtime
 
-    runtime = Runtime(catalog, console, ops_host=args.host, ops_port=args.port)
+    roles = Roles.parse(args.only, catalog)
+    runtime = Runtime(catalog, console, ops_host=args.host, ops_port=args.port, roles=roles)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -100,9 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="start every source, trigger and function in one process",
+        help="start the sources, triggers and functions (all in one process by default)",
         description="Start every EventSource, Trigger and Function in the manifests, in one "
-        "process, and print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.",
+        "process, or only the roles named with --only (to run each in its own process), and "
+        "print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.",
     )
     validate = commands.add_parser(
         "validate",
@@ -110,7 +120,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Load and check the manifests; print resources, topics and the bus each "
         "uses, or every error (exit 1).",
     )
-    for sub in (run, validate):
+    from events.deadletters.command import add_parser as add_deadletters
+
+    for sub in (run, validate, *add_deadletters(commands)):
         sub.add_argument(
             "-f",
             "--file",
@@ -145,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="on stop, how long to wait for events in flight (default 10)",
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="run only this role (repeatable): function/NAME, trigger/NAME or source/NAME "
+        "(or KIND/NAMESPACE/NAME); a sink.ref to a Function running elsewhere goes to its "
+        "fixed host:port or url",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
     return parser

@@ -2,8 +2,11 @@
 
 Both paths are at least once and block the source until the event is safe:
 publishing waits out a broker outage; a sink gets the delivery policy (retry with
-backoff) and then ``deadLetterSink``, and if that fails too the error reaches the
-source, which then does not commit its upstream position.
+backoff, per-attempt timeout, Retry-After, in ``plan.delivery``'s mode: binary by
+default, or structured) and then ``deadLetterSink``, and if that fails too the
+error reaches the source, which then does not commit its upstream position. A
+CloudEvent a source's sink answers with is not published anywhere (a source has
+no reply topic).
 
 Rejected input (a payload that cannot become an event) is published as an
 ``dev.fnevents.source.rejected`` event carrying the raw bytes and the reason, to
@@ -14,7 +17,7 @@ without a bus, to ``deadLetterSink``), and counted in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from events.bindings.structured import to_json
 from events.bus.contract import EventBus
@@ -22,7 +25,7 @@ from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BusError, DeliveryError
-from events.manifests.extensions import DEFAULT_DELIVERY
+from events.manifests.extensions import DEFAULT_DELIVERY, DeliverySpec
 from events.metrics import Metrics
 from sources.contract import Outlet, SourceIdentity
 from triggers import policy
@@ -39,6 +42,7 @@ class OutletPlan:
     dead_letter_topic: str
     sink_url: str | None
     dead_letter_url: str | None
+    delivery: DeliverySpec = field(default=DEFAULT_DELIVERY)
 
 
 def build_outlet(plan: OutletPlan, sinks: SinkClient, metrics: Metrics, console: Console) -> Outlet:
@@ -47,8 +51,12 @@ def build_outlet(plan: OutletPlan, sinks: SinkClient, metrics: Metrics, console:
     published = metrics.published.labels(label)
     rejected = metrics.source_rejected.labels(label)
 
+    delivery, structured = plan.delivery, plan.delivery.structured
+
     async def to_sink(url: str, event: CloudEvent) -> bool:
-        outcome = await policy.deliver(lambda: sinks.post(url, event), DEFAULT_DELIVERY)
+        outcome = await policy.deliver(
+            lambda limit: sinks.post(url, event, structured, limit), delivery
+        )
         return outcome.delivered
 
     async def to_sink_or_dead_letter(event: CloudEvent) -> None:

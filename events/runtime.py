@@ -14,12 +14,12 @@ from pathlib import Path
 
 from events.bus.contract import EventBus
 from events.bus.registry import create_bus, settings_for
-from events.bus.resilient import publish_until_accepted
-from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import BackendNotAvailable
+from events.functions.address import check_sinks, remote_url
 from events.functions.http import FunctionServer
 from events.functions.loader import Invoker, load_target
+from events.functions.outputs import Outputs
 from events.functions.topic import TopicFunction
 from events.manifests.catalog import Catalog, topic_for
 from events.manifests.common import SinkSpec
@@ -29,6 +29,7 @@ from events.metrics import Metrics
 from events.ops import OpsServer
 from events.outlets import OutletPlan, build_outlet
 from events.retry import keep_running
+from events.roles import Roles
 from sources.contract import SourceIdentity
 from sources.registry import make_source, source_class
 from triggers.runner import TriggerRunner
@@ -44,14 +45,17 @@ class Runtime:
         metrics: Metrics | None = None,
         ops_host: str = "127.0.0.1",
         ops_port: int | None = None,
+        roles: Roles | None = None,
     ) -> None:
         self.catalog = catalog
+        self.roles = roles or Roles()
         self.console = console
         self.metrics = metrics or Metrics()
         self.sinks = SinkClient()
         self.buses: dict[str, EventBus] = {}
         self.functions: dict[tuple[str, str], FunctionServer] = {}
         self.topic_functions: list[TopicFunction] = []
+        self.outputs = Outputs(catalog, self.bus_for, console)
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
         self._ops = (
@@ -73,9 +77,13 @@ class Runtime:
         self._start_sources()
         self.ready = True
 
+    def selected(self, kind: str) -> list[Loaded]:
+        """The resources of ``kind`` this process runs (``--only``, else all)."""
+        return [item for item in self.catalog.of_kind(kind) if item in self.roles]
+
     def _preflight(self) -> None:
         """Refuse to start what cannot run, before anything is started."""
-        for item in self.catalog.of_kind("EventSource"):
+        for item in self.selected("EventSource"):
             for kind, event, _ in item.resource.spec.events():
                 try:
                     source_class(kind)
@@ -84,13 +92,17 @@ class Runtime:
                     raise BackendNotAvailable(message) from None
         for item, name in self._bus_users():
             settings_for(self.catalog.bus_plan(item.namespace, name))
+        senders = self.selected("EventSource") + self.selected("Trigger")
+        check_sinks(senders, self.catalog, self.roles)
 
     def _bus_users(self) -> list[tuple[Loaded, str]]:
-        users = [(es, es.resource.spec.eventBus) for es in self.catalog.of_kind("EventSource")]
-        users += [(t, t.resource.spec.eventBus) for t in self.catalog.of_kind("Trigger")]
-        for function in self.catalog.of_kind("Function"):
-            refs = [function.resource.spec.input, *function.resource.spec.outputs.values()]
-            users += [(function, ref.eventBus) for ref in refs if ref is not None]
+        users = [(es, es.resource.spec.eventBus) for es in self.selected("EventSource")]
+        users += [(t, t.resource.spec.eventBus) for t in self.selected("Trigger")]
+        for function in self.selected("Function"):
+            spec = function.resource.spec
+            users += [(function, ref.bus) for ref in spec.outputs.values() if ref.bus]
+            if spec.input is not None:
+                users.append((function, spec.input.eventBus))
         return [(item, name) for item, name in users if name]
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -101,6 +113,7 @@ class Runtime:
         await asyncio.gather(*(t.stop(drain_timeout) for t in self.triggers))
         await asyncio.gather(*(f.stop(drain_timeout) for f in self.topic_functions))
         await asyncio.gather(*(f.stop() for f in self.functions.values()))
+        await self.outputs.close()
         await self.sinks.close()
         await asyncio.gather(*(b.close() for b in self.buses.values()))
         if self._ops is not None:
@@ -124,18 +137,15 @@ class Runtime:
             self.console.say(f"bus: {bus.describe()} ({plan.via})")
 
     async def _start_functions(self) -> None:
-        for item in self.catalog.of_kind("Function"):
+        for item in self.selected("Function"):
             spec = item.resource.spec
             handler = load_target(
                 spec.source, spec.target, Path(item.origin.file).parent, item.name
             )
-            outputs = {
-                name: partial(self._send_to_topic, self.bus_for(item, ref.eventBus), ref.topic)
-                for name, ref in spec.outputs.items()
-            }
+            outputs = await self.outputs.senders(item)
             invoke = Invoker(handler, item.namespace, item.name, outputs)
             if spec.input is None:
-                server = FunctionServer(item.name, invoke, spec.host, spec.port)
+                server = FunctionServer(item.name, invoke, spec.host, spec.port, item.namespace)
                 self.functions[(item.namespace, item.name)] = server
                 where = f"listening on {await server.start()}"
             else:
@@ -154,19 +164,21 @@ class Runtime:
                 where = f"consuming topic {spec.input.topic}"
             self.console.say(f"function {item.namespace}/{item.name} {where}")
 
-    async def _send_to_topic(self, bus: EventBus, topic: str, event: CloudEvent) -> None:
-        await publish_until_accepted(bus, topic, event, event.subject, self.console.warn)
-
     def sink_url(self, sink: SinkSpec | None, namespace: str) -> str | None:
         if sink is None:
             return None
         if sink.uri:
             return sink.uri
         assert sink.ref is not None
-        return self.functions[(sink.ref.namespace or namespace, sink.ref.name)].url
+        key = (sink.ref.namespace or namespace, sink.ref.name)
+        if key in self.functions:
+            return self.functions[key].url
+        function = self.catalog.find_function(sink.ref, namespace)
+        assert function is not None, "checked when the manifests loaded"
+        return remote_url(function)
 
     async def _start_triggers(self) -> None:
-        for item in self.catalog.of_kind("Trigger"):
+        for item in self.selected("Trigger"):
             runner = self._build_trigger(item)
             await runner.start()
             self.triggers.append(runner)
@@ -220,7 +232,7 @@ class Runtime:
         )
 
     def _start_sources(self) -> None:
-        for item in self.catalog.of_kind("EventSource"):
+        for item in self.selected("EventSource"):
             for kind, event, _ in item.resource.spec.events():
                 source = make_source(item, kind, event)
                 outlet = build_outlet(

@@ -22,7 +22,9 @@ after its successors.
 
 An input ``filter`` drops events before they count for conditions; a
 subscriber's ``filter`` is checked after its condition holds. A dropped event is
-acked (it was handled: nothing wanted it) and counted.
+acked (it was handled: nothing wanted it) and counted. The runner binds each filter
+to this trigger when it is built, so a filter's evaluation errors (no match) are
+counted and logged under the trigger's name and the filter's place.
 
 Condition state (when each input last had an event) lives in this process: it
 starts empty on restart and is not shared between replicas. That matches
@@ -64,6 +66,9 @@ class TriggerRunner:
         self.subscribers = list(subscribers)
         for subscriber in self.subscribers:
             subscriber.bind(ctx.metrics)
+            if subscriber.filter is not None:
+                where = f"subscribers[{subscriber.index}]"
+                subscriber.filter.bind(name, where, ctx.metrics, self._warn)
         self.window = window
         self.group = group
         self.ctx = ctx
@@ -73,6 +78,8 @@ class TriggerRunner:
         self._last_seen: dict[str, float] = {}
         self._consumers: list[tuple[str, Consumer]] = []
         self.input_filters = dict(input_filters or {})
+        for input_name, input_filter in self.input_filters.items():
+            input_filter.bind(name, f"inputs.{input_name}", ctx.metrics, self._warn)
         self.order_by = order_by
         self._tails: dict[str, asyncio.Future[None]] = {}
 

@@ -11,14 +11,35 @@ condition string, so two with the same condition collapsed into one).
 Dead-lettered events carry Knative's error attributes (``knativeerrordest``,
 ``knativeerrorcode``, ``knativeerrordata``) plus ``fnerrorreason`` and
 ``fnerrorattempts``.
+
+**In flight.** At most ``max_in_flight`` (the ``maxInFlight`` extension) sink
+deliveries of one subscriber are open at once. A delivery holds its slot from the
+first attempt until it is settled -- retries, their backoff and Retry-After waits,
+a dead letter and a reply publish included -- so a slow or failing sink slows the
+trigger down instead of piling up work: ``deliver`` waits for a slot, the
+trigger's handler waits with it, the consumer's slots fill and it stops reading
+the bus. Unread events stay on the bus, unacked; memory stays bounded.
+
+**Replies.** When the sink answers 2xx with a CloudEvent, that event is published
+to ``reply_topic`` (default ``{namespace}-{trigger}-reply``) on the trigger's bus
+before ``deliver`` returns, so before the incoming message is acked; if the bus
+refuses it, ``deliver`` raises, the message is nacked and redelivered (the sink
+may then see the event twice: at least once). Replies are counted in
+``fnevents_reply_events_total``; an answer that claims to be a CloudEvent but does
+not decode is warned about, counted in ``fnevents_invalid_replies_total`` and
+dropped (the delivery itself succeeded).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
+
+from prometheus_client import Counter
 
 from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
@@ -29,7 +50,7 @@ from events.metrics import Metrics
 from triggers import policy
 from triggers.conditions import Condition
 from triggers.filters import EventFilter
-from triggers.sinks import BODY_EXCERPT, SinkClient
+from triggers.sinks import BODY_EXCERPT, SinkClient, SinkReply
 
 
 @dataclass
@@ -44,6 +65,12 @@ class DeliveryContext:
 
 @dataclass
 class Subscriber:
+    """Where one subscriber's events go; see the module docstring.
+
+    ``bind`` must be called once (the runner does) before ``deliver``; after that
+    ``deliver`` may run concurrently for any number of events.
+    """
+
     trigger: str  # "namespace/name"
     index: int
     condition: Condition
@@ -56,6 +83,14 @@ class Subscriber:
     reply_topic: str | None = None
     max_in_flight: int = 64
     _counters: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"{self.label}: maxInFlight must be at least 1")
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+        if self.reply_topic is None:
+            self.reply_topic = f"{self.trigger.replace('/', '-')}-reply"
 
     @property
     def label(self) -> str:
@@ -68,25 +103,38 @@ class Subscriber:
             "delivered": metrics.delivered.labels(*labels),
             "failed": metrics.failed_attempts.labels(*labels),
             "dead_lettered": metrics.dead_lettered.labels(*labels),
+            "replies": metrics.replies.labels(*labels),
+            "invalid_replies": invalid_replies(metrics).labels(*labels),
             "latency": metrics.latency.labels(self.trigger),
         }
 
     async def deliver(self, event: CloudEvent, ctx: DeliveryContext, received: float) -> None:
-        """Deliver or dead-letter ``event``. Raises only if the bus refused a publish."""
+        """Deliver or dead-letter ``event``; publish the sink's reply, if any.
+
+        Returns once the event is safe (delivered, or dead-lettered), so the caller
+        may ack. Raises only if the bus refused a publish (the caller then nacks).
+        While ``max_in_flight`` sink deliveries of this subscriber are open, it
+        waits for one to finish: that wait is the backpressure to the bus.
+        """
         if self.topic:
             await ctx.bus.publish(self.topic, event, key=_key(event))
             self._delivered(event, ctx, received, f"topic {self.topic}")
         if self.sink_url:
-            await self._to_sink(event, ctx, received)
+            async with self._slots:
+                await self._to_sink(self.sink_url, event, ctx, received)
 
-    async def _to_sink(self, event: CloudEvent, ctx: DeliveryContext, received: float) -> None:
-        url = self.sink_url
-        assert url is not None
-        failed = self._counters["failed"]
+    async def _to_sink(
+        self, url: str, event: CloudEvent, ctx: DeliveryContext, received: float
+    ) -> None:
+        failed, structured = self._counters["failed"], self.policy.structured
         outcome = await policy.deliver(
-            lambda: ctx.sinks.post(url, event), self.policy, lambda _: failed.inc()
+            lambda limit: ctx.sinks.post(url, event, structured, limit),
+            self.policy,
+            lambda _: failed.inc(),
         )
         if outcome.delivered:
+            if outcome.value is not None:
+                await self._reply(outcome.value, url, event, ctx, received)
             self._delivered(event, ctx, received, url)
             return
         assert outcome.error is not None
@@ -102,10 +150,37 @@ class Subscriber:
             f"after {outcome.attempts} attempt(s): {outcome.error.reason}",
         )
 
+    async def _reply(
+        self, reply: SinkReply, url: str, event: CloudEvent, ctx: DeliveryContext, received: float
+    ) -> None:
+        """Publish what the sink answered with to the reply topic (before the ack)."""
+        if reply.problem is not None:
+            self._counters["invalid_replies"].inc()
+            ctx.console.warn(
+                f"{self.label}: {url} took event {event.id} but answered with an invalid "
+                f"CloudEvent, which is not published: {reply.problem}"
+            )
+            return
+        topic = self.reply_topic
+        assert topic is not None
+        for answer in reply.events:
+            await ctx.bus.publish(topic, answer, key=_key(answer))
+            self._counters["replies"].inc()
+            ctx.console.delivery(
+                "replied",
+                self.label,
+                f"topic {topic}",
+                answer,
+                time.monotonic() - received,
+                f"{url} answered event {event.id}",
+            )
+
     async def _dead_letter(self, letter: CloudEvent, ctx: DeliveryContext) -> str:
         if self.dead_letter_url:
-            url = self.dead_letter_url
-            outcome = await policy.deliver(lambda: ctx.sinks.post(url, letter), self.policy)
+            url, structured = self.dead_letter_url, self.policy.structured
+            outcome = await policy.deliver(
+                lambda limit: ctx.sinks.post(url, letter, structured, limit), self.policy
+            )
             if outcome.delivered:
                 return url
             ctx.console.warn(
@@ -120,6 +195,27 @@ class Subscriber:
         self._counters["delivered"].inc()
         self._counters["latency"].observe(seconds)
         ctx.console.delivery("delivered", self.label, where, event, seconds)
+
+
+_INVALID_REPLIES: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
+
+
+def invalid_replies(metrics: Metrics) -> Counter:
+    """``fnevents_invalid_replies_total``: 2xx answers that claimed to be a CloudEvent but
+    did not decode (the delivery counts as done; the reply is dropped with a warning).
+
+    Registered on first use in ``metrics``' registry, once per registry.
+    """
+    counter = _INVALID_REPLIES.get(metrics)
+    if counter is None:
+        counter = Counter(
+            "fnevents_invalid_replies",
+            "Sink answers that claimed to be a CloudEvent but did not decode",
+            ["trigger", "subscriber"],
+            registry=metrics.registry,
+        )
+        _INVALID_REPLIES[metrics] = counter
+    return counter
 
 
 def dead_letter(event: CloudEvent, destination: str, error: DeliveryError, attempts: int):

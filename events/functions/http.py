@@ -1,12 +1,21 @@
-"""The sync host: a function served as an HTTP CloudEvents endpoint.
+"""The sync host: a function served over HTTP, for CloudEvents and plain requests alike.
 
-HTTP contract of the endpoint (``POST /``, any path):
-- the request is a CloudEvent in binary, structured or batch mode; anything
-  else gets ``400`` with the reason;
-- the function returning ``None`` gives ``204``; a ``str``/``bytes`` gives ``200``
-  with that body; anything else is returned as JSON with ``200``;
+HTTP contract of the endpoint (any method but ``OPTIONS``, any path):
+- a CloudEvent in binary, structured or batch mode is passed to the function as
+  it is; a request that claims to be a CloudEvent but is invalid gets ``400``
+  with the reason;
+- any other request is a plain request and becomes a CloudEvent first (see
+  :mod:`events.functions.request`), so the function has one signature;
+- the function returning ``None`` gives ``204``; a CloudEvent (ours or the SDK's)
+  gives ``200`` with that event in binary mode (a trigger publishes it as a
+  reply); a ``str``/``bytes`` gives ``200`` with that body; anything else is
+  returned as JSON with ``200``;
 - the function raising gives ``500`` with the error, and the traceback is printed,
   so the trigger retries and, in the end, dead-letters the event with that reason.
+
+The response is sent only after every ``context.send`` of the call is done
+(on the bus, or on Kafka for a binding output), so a ``2xx`` means the outputs
+are safe.
 """
 
 from __future__ import annotations
@@ -17,25 +26,34 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from events.bindings.http import from_http
+from events.bindings.http import to_binary
+from events.bindings.sdk import from_sdk
+from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 from events.functions.loader import Invoker
+from events.functions.request import request_events
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class FunctionServer:
     """One hosted function on its own port."""
 
-    def __init__(self, name: str, invoke: Invoker, host: str, port: int) -> None:
+    def __init__(
+        self, name: str, invoke: Invoker, host: str, port: int, namespace: str = "default"
+    ) -> None:
         self.name = name
         self._invoke = invoke
         self._host = host
         self._port = port
+        self._source = f"/functions/{namespace}/{name}"
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_route("POST", "/{tail:.*}", self._handle_request)
+        for method in METHODS:
+            app.router.add_route(method, "/{tail:.*}", self._handle_request)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
@@ -51,7 +69,7 @@ class FunctionServer:
     async def _handle_request(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            events = from_http(request.headers, body)
+            events = request_events(request.headers, body, request.path, self._source)
         except InvalidCloudEvent as exc:
             return web.Response(status=400, text=f"not a valid CloudEvent: {exc}\n")
         result: Any = None
@@ -63,12 +81,23 @@ class FunctionServer:
                 return web.Response(
                     status=500, text=f"function {self.name} raised {type(exc).__name__}: {exc}\n"
                 )
-        return _response(result)
+        try:
+            return response(result)
+        except InvalidCloudEvent as exc:
+            return web.Response(
+                status=500, text=f"function {self.name} returned an invalid CloudEvent: {exc}\n"
+            )
 
 
-def _response(result: Any) -> web.Response:
+def response(result: Any) -> web.Response:
+    """The HTTP answer for what a function returned."""
     if result is None:
         return web.Response(status=204)
+    if hasattr(result, "get_attributes") and hasattr(result, "get_data"):
+        result = from_sdk(result)
+    if isinstance(result, CloudEvent):
+        headers, body = to_binary(result)
+        return web.Response(status=200, body=body, headers=headers)
     if isinstance(result, bytes):
         return web.Response(body=result, content_type="application/octet-stream")
     if isinstance(result, str):

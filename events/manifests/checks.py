@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 
 from events.bus.registry import settings_for
 from events.errors import BackendNotAvailable, ExpressionError, FnEventsError, ManifestError
+from events.functions.outputs import check_output
 from events.manifests.buses import find_component
 from events.manifests.common import SinkSpec
+from events.manifests.extensions import FilterSpec
 from events.manifests.loader import Loaded
 from sources.registry import make_source
 from triggers.conditions import Condition
+from triggers.filters import compile_filter
 
 if TYPE_CHECKING:
     from events.manifests.catalog import Catalog
@@ -36,13 +39,14 @@ def check_all(catalog: Catalog) -> list[ManifestError]:
 
 def _check_function(function: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
     spec = function.resource.spec
-    refs = [("spec.input", spec.input)] + [
-        (f"spec.outputs.{name}", ref) for name, ref in spec.outputs.items()
+    buses = [("spec.input", spec.input and spec.input.eventBus)] + [
+        (f"spec.outputs.{name}", ref.bus) for name, ref in spec.outputs.items()
     ]
-    for field, ref in refs:
-        if ref is not None and (
-            error := _check_bus_ref(function, ref.eventBus, f"{field}.eventBus", catalog)
-        ):
+    for field, bus in buses:
+        if bus and (error := _check_bus_ref(function, bus, f"{field}.eventBus", catalog)):
+            yield error
+    for name, ref in spec.outputs.items():
+        if error := check_output(function, name, ref, catalog):
             yield error
 
 
@@ -139,20 +143,36 @@ def _check_trigger(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]
     spec = trigger.resource.spec
     if error := _check_bus_ref(trigger, spec.eventBus, "spec.eventBus", catalog):
         yield error
+    key = ("Trigger", trigger.namespace, trigger.name)
     for name, source_ref in spec.inputs.items():
         yield from _check_input(trigger, name, source_ref, catalog)
+        where, field = (key, "inputs", name), f"spec.inputs.{name}"
+        yield from _compile_filter(trigger, source_ref.filter, where, field, catalog)
     inputs = list(spec.inputs)
-    key = ("Trigger", trigger.namespace, trigger.name)
     for index, subscriber in enumerate(spec.subscribers):
         field = f"spec.subscribers[{index}]"
         try:
             catalog.conditions[(key, index)] = Condition(subscriber.condition, inputs)
         except ExpressionError as exc:
             yield trigger.error(str(exc), f"{field}.condition")
+        where = (key, "subscribers", index)
+        yield from _compile_filter(trigger, subscriber.filter, where, field, catalog)
         for sink_field in ("sink", "deadLetterSink"):
             sink = getattr(subscriber, sink_field)
             if error := _check_sink(trigger, sink, f"{field}.{sink_field}", catalog):
                 yield error
+
+
+def _compile_filter(
+    trigger: Loaded, spec: FilterSpec | None, where: tuple, field: str, catalog: Catalog
+) -> Iterator[ManifestError]:
+    """Compile a ``filter`` into ``catalog.filters[where]``; only ``cel`` can fail here."""
+    if spec is None:
+        return
+    try:
+        catalog.filters[where] = compile_filter(spec)
+    except ExpressionError as exc:
+        yield trigger.error(str(exc), f"{field}.filter.cel")
 
 
 def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[ManifestError]:

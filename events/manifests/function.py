@@ -2,12 +2,14 @@
 
 A sync function (no ``input``) is served over HTTP; an async function (with
 ``input``) consumes a bus topic. Either may declare ``outputs`` for
-``context.send(name, data)``.
+``context.send(name, data)``: a bus topic, or a Dapr output binding Component
+(``bindings.kafka``).
 
 A Trigger or EventSource ``sink.ref`` that names a ``Function`` (OpenFunction's
-``core.openfunction.io`` kind or this one) resolves to the local address of the
+``core.openfunction.io`` kind or this one) resolves to the address of the
 declared Function with that name and namespace, so OpenFunction manifests work
-unchanged on a laptop:
+unchanged on a laptop: the local server when the Function runs in the same
+process, else its ``url``, else ``http://host:port/`` (which needs a fixed port).
 
     apiVersion: fnevents.dev/v1alpha1
     kind: Function
@@ -22,18 +24,55 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from events.manifests.common import Metadata, Model
 
 API_VERSION = "fnevents.dev/v1alpha1"
+DEFAULT_BUS = "default"
 
 
 class TopicRef(Model):
     """A topic on an EventBus (the function's own namespace's, then the cluster's)."""
 
     topic: str
-    eventBus: str = "default"
+    eventBus: str = DEFAULT_BUS
+
+
+class OutputRef(Model):
+    """Where ``context.send(name, data)`` goes: a bus topic, or a binding Component.
+
+    ``{topic, eventBus}`` publishes on the bus; ``{component}`` invokes a Dapr
+    output binding (``bindings.kafka``: ``topic``, when given, overrides the
+    Component's ``publishTopic``).
+    """
+
+    topic: str | None = Field(default=None, description="the bus topic, or the Kafka topic")
+    eventBus: str | None = Field(
+        default=None, description=f"the EventBus of a topic output (default '{DEFAULT_BUS}')"
+    )
+    component: str | None = Field(
+        default=None, description="a Dapr output binding Component (bindings.kafka)"
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> OutputRef:
+        if self.component is not None and self.eventBus is not None:
+            raise ValueError(
+                "an output is either a bus topic {topic, eventBus} or a binding "
+                "{component, topic?}, not both: remove 'eventBus' or 'component'"
+            )
+        if self.component is None and self.topic is None:
+            raise ValueError(
+                "an output needs 'topic' (a bus topic, with optional 'eventBus') or "
+                "'component' (a Dapr output binding such as bindings.kafka)"
+            )
+        return self
+
+    @property
+    def bus(self) -> str | None:
+        """The EventBus this output publishes on; None for a binding."""
+        return None if self.component is not None else self.eventBus or DEFAULT_BUS
 
 
 class FunctionSpec(Model):
@@ -41,16 +80,28 @@ class FunctionSpec(Model):
     target: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the function to call")
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    url: str | None = Field(
+        default=None,
+        description="sync only: the address other processes reach this function at "
+        "(e.g. a Kubernetes Service); default http://host:port/",
+    )
     input: TopicRef | None = Field(
         default=None, description="makes this an async function consuming this topic"
     )
-    outputs: dict[str, TopicRef] = Field(
+    outputs: dict[str, OutputRef] = Field(
         default_factory=dict, description="names for context.send(name, data)"
     )
     concurrency: int = Field(default=8, ge=1, le=1024, description="events in flight at once")
     maxDeliveries: int = Field(
         default=10, ge=1, description="deliveries of one event before it is dead-lettered"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
 
 
 class Function(Model):

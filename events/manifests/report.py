@@ -58,10 +58,12 @@ def _eventsource(item: Loaded, catalog: Catalog) -> Iterator[str]:
 
 def _trigger(item: Loaded, catalog: Catalog) -> Iterator[str]:
     spec = item.resource.spec
+    key = ("Trigger", item.namespace, item.name)
     yield f"bus {spec.eventBus}: {catalog.bus_plan(item.namespace, spec.eventBus).describe()}"
     for name, ref in spec.inputs.items():
         topic = topic_for(ref.namespace or item.namespace, ref.eventSource, ref.event)
         yield f"input {name} <- topic {topic}"
+        yield from _filter(catalog, (key, "inputs", name))
     for index, sub in enumerate(spec.subscribers):
         targets = [
             f"sink {sub.sink.describe()}" if sub.sink else None,
@@ -78,3 +80,9 @@ def _trigger(item: Loaded, catalog: Catalog) -> Iterator[str]:
             )
             line += f"; dead letters -> {dead}"
         yield line
+        yield from _filter(catalog, (key, "subscribers", index))
+
+
+def _filter(catalog: Catalog, where: tuple) -> Iterator[str]:
+    if (found := catalog.filters.get(where)) is not None:
+        yield f"  filter: {found.description}"

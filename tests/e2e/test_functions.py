@@ -1,16 +1,23 @@
-"""Hosted functions end to end: async functions on a topic, outputs, failures."""
+"""Hosted functions end to end: async functions on a topic, outputs, failures, and a
+sync function reached from another process (`--only`)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import shutil
+import signal
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from events.cli import load_catalog
 from events.cloudevent import CloudEvent
 from events.console import Console
 from events.runtime import Runtime
+from tests.brokers.servers import free_port
+from tests.e2e.test_quickstart import ROOT, fnevents, read_until
 
 FUNCTIONS = '''
 import threading
@@ -132,3 +139,48 @@ async def test_an_event_that_always_fails_ends_in_the_functions_dead_letter(tmp_
     assert letter.id == "doomed"
     assert letter.extensions["fnerrorattempts"] == 2
     assert "gave up after 2 deliveries" in letter.extensions["fnerrorreason"]
+
+
+def quickstart_copy(tmp_path: Path, port: int) -> Path:
+    folder = tmp_path / "quickstart"
+    shutil.copytree(ROOT / "examples" / "quickstart", folder)
+    manifest = folder / "function.yaml"
+    manifest.write_text(manifest.read_text() + f"  port: {port}\n")
+    return folder
+
+
+@pytest.mark.e2e
+def test_a_sink_ref_reaches_a_function_running_in_another_process(tmp_path) -> None:
+    port = free_port()
+    folder = quickstart_copy(tmp_path, port)
+    function = fnevents("run", "-f", str(folder), "--port", "0", "--only", "function/hello")
+    rest = None
+    try:
+        read_until(function, rf"function default/hello listening on http://127.0.0.1:{port}/")
+        read_until(function, r"running; press Ctrl-C")
+        only = ("--only", "source/clock", "--only", "trigger/hello-trigger")
+        rest = fnevents("run", "-f", str(folder), "--port", "0", *only)
+        lines = read_until(
+            rest, rf"delivered\s+default/hello-trigger#0 -> http://127.0.0.1:{port}/"
+        )
+        assert not any("function default/hello" in line for line in lines)
+        read_until(function, r"^hello: dev.fnevents.cron.fired")
+    finally:
+        for process in (rest, function):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=30)
+    assert function.returncode == 0 and rest is not None and rest.returncode == 0
+
+
+@pytest.mark.e2e
+def test_a_function_elsewhere_with_port_0_is_a_clear_error_at_start(tmp_path) -> None:
+    only = ("--only", "trigger/hello-trigger")
+    process = fnevents("run", "-f", "examples/quickstart", "--port", "0", *only)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, output
+    assert (
+        "error: Function default/hello (examples/quickstart/function.yaml, document 1) " in output
+    )
+    assert "give it a fixed 'port'" in output
+    assert "Traceback" not in output

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
+import time
 
 from events.bus.memory import MemoryBus
 from events.cloudevent import CloudEvent
+from events.errors import DeliveryError
 from events.manifests.extensions import DeliverySpec
 from tests.sink import RecordingSink, Reply
 from tests.triggers.harness import runner, subscriber
+from triggers.policy import MAX_RETRY_AFTER, wait_before
+from triggers.sinks import parse_retry_after
 
 
 def tick(n: int = 1) -> CloudEvent:
@@ -189,3 +194,36 @@ async def _empty(subscription) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+async def test_a_sink_that_never_answers_dead_letters_with_a_timeout_reason() -> None:
+    policy = DeliverySpec(retry=1, backoffDelay=0.01, timeout=0.2)
+    async with RecordingSink(lambda n: Reply(200, delay=1)) as sink:
+        bus = MemoryBus()
+        dlq = await dead_letters(bus)
+        trig, ctx = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
+        await trig.start()
+        await bus.publish("in", tick())
+        letter = await asyncio.wait_for(anext(dlq), 5)
+        await letter.ack()
+        await trig.stop()
+        ext = letter.event.extensions
+        assert ext["fnerrorreason"] == f"no answer from {sink.url} within 0.2s"
+        assert ext["fnerrorattempts"] == 2 and "knativeerrorcode" not in ext
+        assert ctx.metrics.failed_attempts.labels("ns/t", "0")._value.get() == 2
+        await bus.close()
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert parse_retry_after("7") == 7.0
+    soon = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= parse_retry_after(soon) <= 30
+    assert parse_retry_after(email.utils.formatdate(time.time() - 30, usegmt=True)) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_a_long_retry_after_is_capped_and_a_short_one_does_not_cut_the_backoff() -> None:
+    spec = DeliverySpec(retry=3, backoffPolicy="linear", backoffDelay=5)
+    assert wait_before(spec, 2, DeliveryError("busy", retry_after=3600)) == MAX_RETRY_AFTER
+    assert wait_before(spec, 2, DeliveryError("busy", retry_after=1)) == 5
+    assert wait_before(spec, 3, DeliveryError("busy")) == 10

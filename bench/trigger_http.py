@@ -1,0 +1,260 @@
+"""Trigger -> HTTP sink against a raw aiohttp client, in the same run, to the same server.
+
+Function server: an aiohttp app in its own process (so its CPU does not share our
+event loop) that reads each request's body and answers 204.
+
+ours: publish to ``bench.in`` on a :class:`MemoryBus` -> a real
+:class:`triggers.runner.TriggerRunner` (one subscriber whose sink is the function
+server, ``maxInFlight`` = ``CONCURRENCY``; real SinkClient, delivery policy,
+Metrics; a quiet Console that notes when each delivery completes) -> POST in
+CloudEvents binary mode -> 204 -> ack. Two trigger windows (how many bus
+messages the trigger holds at once) are measured: ``2 * CONCURRENCY``, so the
+next event already waits at the subscriber's limit when a POST completes; and
+the defaults, where the window equals ``maxInFlight`` (64 each) and every
+completed POST first goes back through ack, slot release and the bus read
+before the next one starts, which leaves the sink under-used for those hops.
+
+reference (raw client): ``CONCURRENCY`` workers on one keep-alive
+``aiohttp.ClientSession`` take events from a queue, encode each in binary mode
+with the same codec (``to_binary``, as any client must) and POST it to the same
+server. So ``ours / raw`` is the cost of the bus hop, the trigger (condition,
+task per message, acks), the delivery policy (per-attempt timeout), response
+classification, metrics and console.
+
+Throughput: N events handed over back to back (published, or queued); events/s
+from the first hand-over to the last completed POST; best of ``REPEATS``,
+interleaved. Latency: events handed over at a fixed ``RATE`` (so neither side is
+saturated); latency is the completed POST minus the hand-over, by event id; the
+first 5 % are dropped as warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from bench.pipeline import make_events
+from bench.report import Table, percentile, progress
+from events.bindings.http import to_binary
+from events.bus.memory import MemoryBus
+from events.cloudevent import CloudEvent
+from events.console import Console
+from events.manifests.extensions import DEFAULT_DELIVERY
+from events.metrics import Metrics
+from tests.brokers.servers import free_port, wait_until_listening
+from triggers.conditions import Condition
+from triggers.runner import TriggerRunner
+from triggers.sinks import SinkClient
+from triggers.subscriber import DeliveryContext, Subscriber
+
+IN = "bench.in"
+CONCURRENCY = 64
+REPEATS = 3
+RATE = 1_000  # events/s for the latency measurement
+TIMEOUT = 120.0
+
+Clock = Callable[[], float]
+Run = Callable[[str, list[CloudEvent], float | None], Awaitable[tuple[dict, dict]]]
+
+
+def _serve(port: int) -> None:
+    """The function server (runs in a child process until terminated)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+class _Arrivals(Console):
+    """A quiet console that notes when each delivery completed, by event id, and sets
+    ``done`` once ``expected`` events have been delivered."""
+
+    def __init__(self, arrivals: dict[str, float], expected: int) -> None:
+        super().__init__(quiet=True)
+        self.arrivals, self.expected = arrivals, expected
+        self.done = asyncio.Event()
+
+    def delivery(self, outcome: str, where: str, target: str, event: CloudEvent, *rest) -> None:
+        if outcome == "delivered":
+            self.arrivals[event.id] = time.perf_counter()
+            if len(self.arrivals) >= self.expected:
+                self.done.set()
+
+
+async def _hand_over(
+    events: list[CloudEvent], rate: float | None, put: Callable[[CloudEvent], Awaitable[None]]
+) -> dict[str, float]:
+    """Hand every event over (back to back, or paced at ``rate``); returns when each went."""
+    sent: dict[str, float] = {}
+    clock = time.perf_counter
+    start = clock()
+    for i, event in enumerate(events):
+        if rate is not None:
+            delay = start + i / rate - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        sent[event.id] = clock()
+        await put(event)
+    return sent
+
+
+async def _ours(url: str, events: list[CloudEvent], rate: float | None) -> tuple[dict, dict]:
+    return await _trigger(url, events, rate, 2 * CONCURRENCY)
+
+
+async def _ours_defaults(
+    url: str, events: list[CloudEvent], rate: float | None
+) -> tuple[dict, dict]:
+    return await _trigger(url, events, rate, CONCURRENCY)
+
+
+async def _trigger(
+    url: str, events: list[CloudEvent], rate: float | None, window: int
+) -> tuple[dict, dict]:
+    bus, sinks, arrivals = MemoryBus(), SinkClient(), {}
+    console = _Arrivals(arrivals, len(events))
+    ctx = DeliveryContext(bus, sinks, Metrics(), console)
+    subscriber = Subscriber(
+        trigger="bench/http",
+        index=0,
+        condition=Condition("tick", ["tick"]),
+        policy=DEFAULT_DELIVERY,
+        dead_letter_topic="bench-http-deadletter",
+        sink_url=url,
+        max_in_flight=CONCURRENCY,
+    )
+    runner = TriggerRunner(
+        "bench/http", {"tick": IN}, [subscriber], 60.0, "bench-http", ctx, window
+    )
+    await runner.start()
+    sent = await _hand_over(events, rate, lambda e: bus.publish(IN, e))
+    await asyncio.wait_for(console.done.wait(), TIMEOUT)
+    await runner.stop()
+    await bus.close()
+    await sinks.close()
+    return sent, arrivals
+
+
+async def _raw(url: str, events: list[CloudEvent], rate: float | None) -> tuple[dict, dict]:
+    queue: asyncio.Queue[CloudEvent | None] = asyncio.Queue()
+    arrivals: dict[str, float] = {}
+    connector = aiohttp.TCPConnector(limit_per_host=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            while (event := await queue.get()) is not None:
+                headers, body = to_binary(event)
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 204:
+                        raise RuntimeError(f"{url} answered {response.status}")
+                arrivals[event.id] = time.perf_counter()
+
+        workers = [asyncio.create_task(worker()) for _ in range(CONCURRENCY)]
+        sent = await _hand_over(events, rate, queue.put)
+        for _ in workers:
+            queue.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*workers), TIMEOUT)
+    return sent, arrivals
+
+
+async def _frozen(run: Run, url: str, events: list[CloudEvent], rate: float | None):
+    """One run with the events frozen out of the collector's reach (as in ``pipeline``), so
+    full collections cost the same whatever the run keeps alive."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return await run(url, events, rate)
+    finally:
+        gc.unfreeze()
+
+
+async def _throughput(run: Run, url: str, events: list[CloudEvent]) -> float:
+    sent, arrivals = await _frozen(run, url, events, None)
+    return len(events) / (max(arrivals.values()) - min(sent.values()))
+
+
+async def _latencies(run: Run, url: str, events: list[CloudEvent]) -> list[float]:
+    sent, arrivals = await _frozen(run, url, events, RATE)
+    skip = len(events) // 20
+    return sorted(arrivals[e.id] - sent[e.id] for e in events[skip:])
+
+
+async def _measure(url: str, quick: bool) -> Table:
+    n = 3_000 if quick else 10_000
+    progress("trigger_http: warm-up")
+    warm = make_events(1_000, "warm")
+    runs = (_raw, _ours, _ours_defaults)
+    for run in runs:
+        await _throughput(run, url, warm)
+    events = make_events(n, "tp")
+    best = dict.fromkeys(runs, 0.0)
+    for rep in range(1, REPEATS + 1):
+        progress(f"trigger_http: throughput repeat {rep}/{REPEATS} (N={n:,})")
+        for run in runs:
+            best[run] = max(best[run], await _throughput(run, url, events))
+    count = int(RATE * (1.0 if quick else 3.0))
+    latency = {}
+    for run in (_raw, _ours):
+        progress(f"trigger_http: latency, {run.__name__[1:]}, {count:,} events at {RATE:,} ev/s")
+        latency[run] = await _latencies(run, url, make_events(count, f"lat{run.__name__}"))
+    table = Table(
+        f"trigger_http: in-memory bus -> trigger -> HTTP sink (204) vs a raw aiohttp client "
+        f"(N={n:,}, {CONCURRENCY} in flight, binary mode; ratio = ours / raw)",
+        "trigger",
+        "raw client",
+    )
+    window = 2 * CONCURRENCY
+    table.add(
+        f"throughput, trigger window {window} (higher is better)",
+        "events/s",
+        best[_ours],
+        best[_raw],
+    )
+    table.add(
+        f"throughput, defaults: window {CONCURRENCY} (higher is better)",
+        "events/s",
+        best[_ours_defaults],
+        best[_raw],
+    )
+    for label, q in (("p50", 0.50), ("p99", 0.99)):
+        table.add(
+            f"{label} latency at {RATE:,} ev/s, window {window} (lower is better)",
+            "µs",
+            percentile(latency[_ours], q) * 1e6,
+            percentile(latency[_raw], q) * 1e6,
+        )
+    table.notes.append(
+        f"throughput: best of {REPEATS}, interleaved, first hand-over to last completed POST; "
+        f"latency: {count:,} events paced at {RATE:,} ev/s, hand-over to completed POST, "
+        "first 5 % dropped; both encode with to_binary per request; the pre-built events are "
+        "frozen out of the collector's reach (gc.freeze, as in pipeline); the function "
+        "server runs in its own process"
+    )
+    return table
+
+
+async def _run(quick: bool) -> list[Table]:
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
+    server.start()
+    try:
+        await wait_until_listening(port)
+        return [await _measure(f"http://127.0.0.1:{port}/", quick)]
+    finally:
+        server.terminate()
+        server.join(10)
+
+
+def run(quick: bool = False) -> list[Table]:
+    return asyncio.run(_run(quick))

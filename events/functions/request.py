@@ -1,0 +1,69 @@
+"""What the sync host makes of an HTTP request: always one (or a batch of) CloudEvent(s).
+
+A request that claims to be a CloudEvent (a ``ce-specversion`` header or a
+CloudEvents ``Content-Type``) is decoded as one, and an invalid one is refused
+with the reason (:class:`~events.errors.InvalidCloudEvent`). Any other request
+is a **plain request**, as OpenFunction's HTTP functions receive, and becomes a
+CloudEvent so a function has one signature either way:
+
+- ``type`` ``dev.fnevents.http.request``; ``source`` ``/functions/{ns}/{name}``;
+  ``subject`` the request path (``/`` or ``/orders/7``);
+- ``id`` the ``Idempotency-Key`` header when sent (so a client's retry keeps
+  its id), else a fresh UUID;
+- ``data``: none for an empty body; for a declared JSON type the parsed value
+  (invalid JSON is refused); ``text/*`` (or any ``charset``) a ``str``; any other
+  declared type ``bytes``; with no ``Content-Type``, JSON if it parses, else
+  UTF-8 text, else bytes. ``datacontenttype`` is the declared or detected type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from events.bindings import _data
+from events.bindings.http import from_http, is_cloudevent
+from events.cloudevent import CloudEvent, now_rfc3339
+
+REQUEST_TYPE = "dev.fnevents.http.request"
+
+
+def request_events(
+    headers: Mapping[str, str], body: bytes, path: str, source: str
+) -> list[CloudEvent]:
+    """The events a request carries. Raises InvalidCloudEvent with the reason."""
+    if is_cloudevent(headers):
+        return from_http(headers, body)
+    return [plain_request(headers, body, path, source)]
+
+
+def plain_request(headers: Mapping[str, str], body: bytes, path: str, source: str) -> CloudEvent:
+    lower = {name.lower(): value for name, value in headers.items()}
+    data, content_type = _payload(body, lower.get("content-type"))
+    return CloudEvent(
+        id=lower.get("idempotency-key") or str(uuid.uuid4()),
+        source=source,
+        type=REQUEST_TYPE,
+        subject=path or "/",
+        time=now_rfc3339(),
+        datacontenttype=content_type,
+        data=data,
+    )
+
+
+def _payload(body: bytes, content_type: str | None) -> tuple[Any, str | None]:
+    if not body:
+        return None, None
+    if content_type:
+        return _data.decode_data(body, content_type), content_type
+    try:
+        return orjson.loads(body), "application/json"
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return body.decode("utf-8"), "text/plain; charset=utf-8"
+    except UnicodeDecodeError:
+        return bytes(body), "application/octet-stream"

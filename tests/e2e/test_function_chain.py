@@ -1,0 +1,121 @@
+"""The function-chain example end to end, as its README runs it, against Tansu.
+
+HTTP function -> Kafka binding -> Kafka EventSource -> Trigger -> async function,
+in one ``fnevents run`` process; then the async function in a process of its own
+(``--only``) on a Redis bus, with the other roles in a second process.
+
+The example is copied with its Kafka topic, bus topic and consumer group made
+unique and its EventSource pointed at the test's broker; the binding Component is
+pointed there with ``--components``, as the README says.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_quickstart import ROOT, fnevents, read_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+EXAMPLE = ROOT / "examples" / "function-chain"
+#: Through Kafka, a consumer group join (about 1 s on Tansu with the example's 2 s
+#: session) and two bus hops.
+DELIVERY_TIMEOUT = 30.0
+
+
+def copy_example(tmp_path: Path, brokers: str) -> tuple[Path, Path]:
+    """The example with unique names, and a binding Component file for ``--components``."""
+    suffix = uuid.uuid4().hex[:8]
+    kafka_topic, bus_topic = f"sample-topic-{suffix}", f"sample-messages-{suffix}"
+    folder = tmp_path / "function-chain"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("*.md", "__pycache__"))
+    for path in folder.glob("*.yaml"):
+        text = path.read_text().replace("sample-messages", bus_topic)
+        text = text.replace("topic: sample-topic", f"topic: {kafka_topic}")
+        text = text.replace("localhost:9092", brokers).replace("port: 8080", "port: 0")
+        text = text.replace(
+            "authRequired: false", f"authRequired: false\n      consumerGroup: g-{suffix}"
+        )
+        path.write_text(text)
+    binding = (EXAMPLE / "kafka-binding.yaml").read_text()
+    binding = binding.replace("localhost:9092", brokers).replace('"sample-topic"', kafka_topic)
+    component = tmp_path / "components" / "kafka-binding.yaml"
+    component.parent.mkdir()
+    component.write_text(binding)
+    return folder, component
+
+
+def post(url: str, body: bytes | None = None) -> int:
+    headers = {"Content-Type": "application/json"} if body else {}
+    request = urllib.request.Request(url, data=body or b"", headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return response.status
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    return rest
+
+
+def http_url(lines: list[str]) -> str:
+    for line in lines:
+        found = re.search(r"function default/forward-to-kafka listening on (\S+)", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("the HTTP function did not say where it listens:\n" + "\n".join(lines))
+
+
+def test_the_chain_logs_the_default_and_a_custom_message(tmp_path, kafka_broker) -> None:
+    folder, component = copy_example(tmp_path, kafka_broker.address)
+    process = fnevents("run", "-f", str(folder), "--components", str(component), "--port", "0")
+    try:
+        url = http_url(read_until(process, r"running; press Ctrl-C"))
+        assert post(url) == 200
+        read_until(process, r"message from Kafka 'Hello'", DELIVERY_TIMEOUT)
+        assert post(url, b'{"message": "from curl 42"}') == 200
+        read_until(process, r"message from Kafka 'from curl 42'", DELIVERY_TIMEOUT)
+    finally:
+        rest = stop(process)
+    assert "Traceback" not in rest
+
+
+@pytest.mark.redis
+def test_the_async_function_runs_in_its_own_process(tmp_path, kafka_broker, redis_broker) -> None:
+    folder, component = copy_example(tmp_path, kafka_broker.address)
+    redis = tmp_path / "components" / "redis.yaml"
+    shipped = (ROOT / "components" / "redis.yaml").read_text()
+    redis.write_text(shipped.replace("localhost:6379", redis_broker.address))
+    common = ["run", "-f", str(folder), "--components", str(redis), "--port", "0"]
+    logger = fnevents(*common, "--only", "function/kafka-input")
+    rest = None
+    try:
+        started = read_until(logger, r"running; press Ctrl-C")
+        assert not any(re.match(r"(source|trigger) ", line) for line in started)
+        rest = fnevents(
+            *common,
+            "--components",
+            str(component),
+            *("--only", "function/forward-to-kafka"),
+            *("--only", "source/kafka-source", "--only", "trigger/kafka-trigger"),
+        )
+        lines = read_until(rest, r"running; press Ctrl-C")
+        assert not any("function default/kafka-input" in line for line in lines)
+        assert post(http_url(lines), b'{"message": "split"}') == 200
+        read_until(logger, r"message from Kafka 'split'", DELIVERY_TIMEOUT)
+        assert post(http_url(lines)) == 200
+        read_until(logger, r"message from Kafka 'Hello'", DELIVERY_TIMEOUT)
+    finally:
+        others = stop(rest) if rest is not None else ""
+        stop(logger)
+    assert "message from Kafka" not in others

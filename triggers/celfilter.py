@@ -1,0 +1,213 @@
+"""The ``cel`` clause of a filter: compile once, build a small context per event, never raise.
+
+The rules (what variables mean, how data looks, what an error does) are stated
+for users in :mod:`triggers.filters`; this module is how they are carried out.
+
+The engine converts every Python value in the context to a CEL value on each
+call, and that conversion is most of a filter's cost (profiled: ~85% of a call is
+inside ``Program.execute``, and it grows with the size of what it is given). So
+the expression is read once at compile time to learn what it looks at:
+
+- when every use of ``event`` is a plain field selection (``event.type``,
+  ``has(event.subject)``), the ``event`` map holds only those attributes;
+- the data goes in only when the expression mentions ``data`` or ``event.data``;
+- when every use of the data is a field selection (``data.speed``,
+  ``event.data.gps.lat``) and the data is a JSON object, only those top-level
+  fields are handed over.
+
+Anything else (``event["type"]``, ``size(data)``, ``event.data.exists(...)``, a
+variable passed whole) gets all of it, so the shortcut never changes a result;
+``tests/triggers/test_filters.py`` checks that against the whole event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from events.cloudevent import CloudEvent
+from events.errors import ExpressionError
+from triggers.conditions import compile_cel
+
+#: The variables a filter may use, and what they are (shown when an unknown one is used).
+VARIABLES = {
+    "event": "the CloudEvent: every attribute and extension by name, and event.data",
+    "data": "short for event.data, null when the event has no data",
+}
+#: CEL's comprehension macros bind their first argument as a variable of their own.
+_COMPREHENSION = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_TOKENS = re.compile(
+    r"""(?P<string>[rRbB]{0,2}(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))"""
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<other>\S)",
+    re.DOTALL,
+)
+
+Report = Callable[[str, CloudEvent], None]
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "string", "name" or "other"
+    text: str
+    column: int  # 1-based, as CEL reports columns
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What an expression looks at, so the context holds only that."""
+
+    event: bool  # the variable ``event`` is used
+    attributes: frozenset[str] | None  # attributes selected from ``event``; None: all of them
+    data: bool  # the variable ``data`` is used
+    data_fields: frozenset[str] | None  # top-level fields selected from the data; None: all
+
+    @property
+    def event_data(self) -> bool:
+        """Whether ``event.data`` is (or may be) read."""
+        return self.event and (self.attributes is None or "data" in self.attributes)
+
+
+class CelClause:
+    """A compiled ``cel`` filter clause."""
+
+    __slots__ = ("_attributes", "_fields", "_program", "_usage", "expression")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self._program = compile_cel(expression, "filter")
+        tokens = _tokenize(expression)
+        _check_variables(expression, set(self._program.variables()), tokens)
+        self._usage = usage = usage_of(tokens)
+        names = usage.attributes
+        self._attributes = None if names is None else tuple(sorted(names - {"data"}))
+        self._fields = None if usage.data_fields is None else tuple(sorted(usage.data_fields))
+
+    @property
+    def usage(self) -> Usage:
+        return self._usage
+
+    def matches(self, event: CloudEvent, report: Report) -> bool:
+        """True or False; an evaluation error or a non-boolean result is reported and False."""
+        try:
+            result = self._program.execute(self.context(event))
+        except Exception as exc:  # noqa: BLE001 -- any failure of the evaluator means no match
+            report(_explain(exc), event)
+            return False
+        if result is True or result is False:
+            return result
+        report(f"gives {type(result).__name__} {result!r}, not true or false", event)
+        return False
+
+    def context(self, event: CloudEvent) -> dict[str, Any]:
+        """The CEL variables for ``event``: only what the expression looks at."""
+        usage = self._usage
+        context: dict[str, Any] = {}
+        data = event.data
+        if data is not None and (usage.data or usage.event_data):
+            data = self._data_view(data)
+        if usage.event:
+            names = self._attributes
+            if names is None:
+                attributes = event.attributes()
+            else:
+                attributes = {n: v for n in names if (v := event.get(n)) is not None}
+            if data is not None and usage.event_data:
+                attributes["data"] = data
+            context["event"] = attributes
+        if usage.data:
+            context["data"] = data
+        return context
+
+    def _data_view(self, data: Any) -> Any:
+        kind = type(data)
+        if kind is dict and self._fields is not None:
+            # the engine converts every value it is given; a field never read need not be
+            return {name: data[name] for name in self._fields if name in data}
+        if kind is bytearray or kind is memoryview:
+            return bytes(data)  # CEL bytes; the library converts only ``bytes``
+        return data
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, KeyError):  # the library's KeyError text is only the key's repr
+        return f"no such key: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _tokenize(expression: str) -> list[_Token]:
+    return [
+        _Token(match.lastgroup or "other", match.group(), match.start() + 1)
+        for match in _TOKENS.finditer(expression)
+    ]
+
+
+def _variable_uses(tokens: list[_Token]) -> list[tuple[int, _Token]]:
+    """(index, token) of names used as variables: not a selected field, not a call."""
+    uses = []
+    for index, token in enumerate(tokens):
+        if token.kind != "name":
+            continue
+        before = tokens[index - 1].text if index else ""
+        after = tokens[index + 1].text if index + 1 < len(tokens) else ""
+        if before != "." and after != "(":
+            uses.append((index, token))
+    return uses
+
+
+def usage_of(tokens: list[_Token]) -> Usage:
+    """Read the expression's tokens for what it uses (erring towards using more)."""
+    uses = [(i, t.text) for i, t in _variable_uses(tokens) if t.text in VARIABLES]
+    attributes: set[str] | None = set()
+    fields: set[str] | None = set()
+    for index, name in uses:
+        if name == "event":
+            selected = _selected(tokens, index)
+            if selected is None:  # indexed, sized, a macro such as event.exists(...)
+                attributes = None
+                fields = None
+                continue
+            if attributes is not None:
+                attributes.add(selected)
+            if selected != "data":
+                continue
+            index += 2  # event.data is read like the variable data
+        field = _selected(tokens, index)
+        if field is None:
+            fields = None
+        elif fields is not None:
+            fields.add(field)
+    used = {name for _, name in uses}
+    return Usage(
+        event="event" in used,
+        attributes=None if attributes is None else frozenset(attributes),
+        data="data" in used,
+        data_fields=None if fields is None else frozenset(fields),
+    )
+
+
+def _selected(tokens: list[_Token], index: int) -> str | None:
+    """The field name in ``<tokens[index]>.name``, unless it is a method call; else None."""
+    after = tokens[index + 1 : index + 4]
+    if len(after) < 2 or after[0].text != "." or after[1].kind != "name":
+        return None
+    if len(after) == 3 and after[2].text == "(":
+        return None
+    return after[1].text
+
+
+def _check_variables(expression: str, variables: set[str], tokens: list[_Token]) -> None:
+    own = set(_COMPREHENSION.findall(expression))
+    unknown = sorted(variables - set(VARIABLES) - own)
+    if not unknown:
+        return
+    allowed = "; ".join(f"'{name}', {meaning}" for name, meaning in VARIABLES.items())
+    listed = ", ".join(repr(n) for n in unknown)
+    message = f"filter {expression!r} uses unknown variable(s) {listed}"
+    column = next((t.column for _, t in _variable_uses(tokens) if t.text == unknown[0]), None)
+    if column is not None:
+        caret = " " * (column - 1) + "^"
+        message += f" at column {column}\n    {expression.replace(chr(10), ' ')}\n    {caret}"
+    raise ExpressionError(f"{message}\na filter can use: {allowed}")
