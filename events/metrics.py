@@ -86,6 +86,12 @@ class Metrics:
             ["trigger", "subscriber"],
             registry=r,
         )
+        self.invalid_replies = Counter(
+            "fnevents_invalid_replies",
+            "Sink answers that claimed to be a CloudEvent but did not decode (dropped)",
+            ["trigger", "subscriber"],
+            registry=r,
+        )
         self.latency = Histogram(
             "fnevents_delivery_latency_seconds",
             "From a trigger receiving an event to the subscriber having it (retries included)",

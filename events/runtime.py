@@ -227,6 +227,9 @@ class Runtime:
             ctx=ctx,
             max_deliveries=spec.maxDeliveries,
             dead_letter_topic=f"{ns}-{name}-deadletter",
+            # Twice the largest subscriber limit: messages keep arriving while earlier ones
+            # are acked and their slots refilled, so no sink waits on the bus hop.
+            max_in_flight=2 * max(sub.maxInFlight for sub in spec.subscribers),
             input_filters=input_filters,
             order_by=spec.orderBy,
         )
@@ -261,6 +264,7 @@ class Runtime:
             dead_letter_topic=f"{item.namespace}-{item.name}-deadletter",
             sink_url=self.sink_url(spec.sink, item.namespace),
             dead_letter_url=self.sink_url(spec.deadLetterSink, item.namespace),
+            delivery=spec.delivery or DEFAULT_DELIVERY,
         )
 
 

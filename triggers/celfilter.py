@@ -22,6 +22,7 @@ variable passed whole) gets all of it, so the shortcut never changes a result;
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,16 @@ VARIABLES = {
     "event": "the CloudEvent: every attribute and extension by name, and event.data",
     "data": "short for event.data, null when the event has no data",
 }
+#: The functions the engine (common-expression-language) has; checked at load so a typo
+#: such as ``startswith`` is an error then, not "no match" on every event.
+FUNCTIONS = frozenset(
+    {
+        "size", "contains", "startsWith", "endsWith", "matches",
+        "int", "uint", "double", "string", "bytes", "timestamp", "duration", "type", "dyn",
+        "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate",
+        "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+    }
+)  # fmt: skip
 #: CEL's comprehension macros bind their first argument as a variable of their own.
 _COMPREHENSION = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _TOKENS = re.compile(
@@ -80,6 +91,7 @@ class CelClause:
         self._program = compile_cel(expression, "filter")
         tokens = _tokenize(expression)
         _check_variables(expression, set(self._program.variables()), tokens)
+        _check_functions(expression, self._program.functions(), tokens)
         self._usage = usage = usage_of(tokens)
         names = usage.attributes
         self._attributes = None if names is None else tuple(sorted(names - {"data"}))
@@ -198,6 +210,28 @@ def _selected(tokens: list[_Token], index: int) -> str | None:
     return after[1].text
 
 
+def _check_functions(expression: str, functions: list[str], tokens: list[_Token]) -> None:
+    """Operators (``_&&_``, ``!_``, ``@in``) are the engine's; a named function must be known."""
+    unknown = sorted(f for f in functions if f[:1].isalpha() and f not in FUNCTIONS)
+    if not unknown:
+        return
+    message = f"filter {expression!r} calls unknown function(s) {', '.join(unknown)}"
+    calls = itertools.pairwise(tokens)
+    column = next((t.column for t, nxt in calls if t.text == unknown[0] and nxt.text == "("), None)
+    raise ExpressionError(
+        _with_caret(message, expression, column)
+        + f"\nfunctions available: {', '.join(sorted(FUNCTIONS))}, and the macros has, all, "
+        "exists, exists_one, map, filter"
+    )
+
+
+def _with_caret(message: str, expression: str, column: int | None) -> str:
+    if column is None:
+        return message
+    caret = " " * (column - 1) + "^"
+    return f"{message} at column {column}\n    {expression.replace(chr(10), ' ')}\n    {caret}"
+
+
 def _check_variables(expression: str, variables: set[str], tokens: list[_Token]) -> None:
     own = set(_COMPREHENSION.findall(expression))
     unknown = sorted(variables - set(VARIABLES) - own)
@@ -207,7 +241,6 @@ def _check_variables(expression: str, variables: set[str], tokens: list[_Token])
     listed = ", ".join(repr(n) for n in unknown)
     message = f"filter {expression!r} uses unknown variable(s) {listed}"
     column = next((t.column for _, t in _variable_uses(tokens) if t.text == unknown[0]), None)
-    if column is not None:
-        caret = " " * (column - 1) + "^"
-        message += f" at column {column}\n    {expression.replace(chr(10), ' ')}\n    {caret}"
-    raise ExpressionError(f"{message}\na filter can use: {allowed}")
+    raise ExpressionError(
+        f"{_with_caret(message, expression, column)}\na filter can use: {allowed}"
+    )

@@ -35,11 +35,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
-
-from prometheus_client import Counter
 
 from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
@@ -104,7 +101,7 @@ class Subscriber:
             "failed": metrics.failed_attempts.labels(*labels),
             "dead_lettered": metrics.dead_lettered.labels(*labels),
             "replies": metrics.replies.labels(*labels),
-            "invalid_replies": invalid_replies(metrics).labels(*labels),
+            "invalid_replies": metrics.invalid_replies.labels(*labels),
             "latency": metrics.latency.labels(self.trigger),
         }
 
@@ -195,27 +192,6 @@ class Subscriber:
         self._counters["delivered"].inc()
         self._counters["latency"].observe(seconds)
         ctx.console.delivery("delivered", self.label, where, event, seconds)
-
-
-_INVALID_REPLIES: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
-
-
-def invalid_replies(metrics: Metrics) -> Counter:
-    """``fnevents_invalid_replies_total``: 2xx answers that claimed to be a CloudEvent but
-    did not decode (the delivery counts as done; the reply is dropped with a warning).
-
-    Registered on first use in ``metrics``' registry, once per registry.
-    """
-    counter = _INVALID_REPLIES.get(metrics)
-    if counter is None:
-        counter = Counter(
-            "fnevents_invalid_replies",
-            "Sink answers that claimed to be a CloudEvent but did not decode",
-            ["trigger", "subscriber"],
-            registry=metrics.registry,
-        )
-        _INVALID_REPLIES[metrics] = counter
-    return counter
 
 
 def dead_letter(event: CloudEvent, destination: str, error: DeliveryError, attempts: int):

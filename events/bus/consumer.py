@@ -4,8 +4,11 @@ It subscribes as a group (reconnecting through :class:`ResilientSubscription`,
 dead-lettering poison through :func:`bounded`), runs ``handle`` for each
 message with at most ``slots`` in flight (reading pauses while they are all
 busy: backpressure to the bus), acks when ``handle`` returns and nacks with
-backoff when it raises. ``stop`` stops reading, lets work in hand finish (up to
-the drain timeout) and returns the rest to the bus unacked.
+backoff when it raises. When the last allowed delivery fails too, the event goes
+to the dead-letter topic right away with that failure as its reason (rather than
+coming back once more only to be dead-lettered with "gave up"). ``stop`` stops
+reading, lets work in hand finish (up to the drain timeout) and returns the rest
+to the bus unacked.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from events.bus.contract import EventBus, Message
-from events.bus.poison import bounded
+from events.bus.poison import bounded, bury
 from events.bus.resilient import ResilientSubscription
 
 Handle = Callable[[Message], Awaitable[None]]
@@ -74,16 +77,33 @@ class Consumer:
         try:
             await self._handle(message)
         except Exception as exc:  # noqa: BLE001 - any failure puts the event back, never loses it
-            delay = nack_delay(message.attempt)
-            self._report(
-                f"event {message.event.id} from {self.topic} failed ({exc}); "
-                f"redelivering in {delay:g}s (delivery {message.attempt})"
-            )
-            await message.nack(delay)
+            await self._failed(message, exc)
         else:
             await message.ack()
         finally:
             self._slots.release()
+
+    async def _failed(self, message: Message, exc: Exception) -> None:
+        failure = f"{type(exc).__name__}: {exc}"
+        if message.attempt >= self._max_deliveries:
+            reason = f"failed on the last of {self._max_deliveries} deliveries: {failure}"
+            try:
+                await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt)
+            except Exception as bus_error:  # noqa: BLE001 - the bus will hand it over again
+                self._report(f"cannot dead-letter event {message.event.id}: {bus_error}")
+                await message.nack(nack_delay(message.attempt))
+                return
+            self._report(
+                f"event {message.event.id} from {self.topic} failed on delivery "
+                f"{message.attempt} ({failure}); sent to {self._dead_letter_topic}"
+            )
+            return
+        delay = nack_delay(message.attempt)
+        self._report(
+            f"event {message.event.id} from {self.topic} failed ({failure}); "
+            f"redelivering in {delay:g}s (delivery {message.attempt})"
+        )
+        await message.nack(delay)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         if self._subscription is not None:

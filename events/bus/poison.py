@@ -45,15 +45,22 @@ class BoundedSubscription(Subscription):
         return None
 
     async def _bury(self, message: Message, reason: str) -> None:
-        letter = message.event.evolve(
-            fnerrorreason=reason, fnerrorattempts=message.attempt - 1, fnerrortopic=message.topic
-        )
-        await self._bus.publish(self._dead_letter_topic, letter, key=message.key)
-        await message.ack()
+        await bury(self._bus, self._dead_letter_topic, message, reason, message.attempt - 1)
         self.dead_lettered += 1
 
     async def close(self, drain_timeout: float = 5.0) -> None:
         await self._inner.close(drain_timeout)
+
+
+async def bury(
+    bus: EventBus, dead_letter_topic: str, message: Message, reason: str, attempts: int
+) -> None:
+    """Publish ``message``'s event to the dead letter with why and where from, then ack it."""
+    letter = message.event.evolve(
+        fnerrorreason=reason, fnerrorattempts=attempts, fnerrortopic=message.topic
+    )
+    await bus.publish(dead_letter_topic, letter, key=message.key)
+    await message.ack()
 
 
 def bounded(

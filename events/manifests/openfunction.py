@@ -150,6 +150,9 @@ class EventSourceSpec(Model):
         description="extension: where events go when the sink keeps failing, and rejected "
         "input when there is no eventBus",
     )
+    delivery: DeliverySpec | None = Field(
+        default=None, description="extension: retry policy and HTTP mode for 'sink'"
+    )
     kafka: dict[str, KafkaSpec] = Field(default_factory=dict)
     cron: dict[str, CronSpec] = Field(default_factory=dict)
     redis: dict[str, RedisSpec] = Field(default_factory=dict)

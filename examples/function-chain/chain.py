@@ -13,7 +13,9 @@ def forward_to_kafka(context: Any, event: Any) -> dict[str, Any]:
     data = event.get_data()
     payload = DEFAULT if data is None else data
     context.send("kafka-server", payload)
-    return {"sent": payload if isinstance(payload, dict | list) else str(payload)}
+    if isinstance(payload, bytes):  # a body without a JSON content type arrives as bytes
+        return {"sent": payload.decode("utf-8", "replace")}
+    return {"sent": payload}
 
 
 def log_message(event: Any) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import shutil
-import signal
 import textwrap
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from events.cloudevent import CloudEvent
 from events.console import Console
 from events.runtime import Runtime
 from tests.brokers.servers import free_port
-from tests.e2e.test_quickstart import ROOT, fnevents, read_until
+from tests.e2e import processes
+from tests.e2e.processes import ROOT, piped, read_until
 
 FUNCTIONS = '''
 import threading
@@ -138,7 +138,9 @@ async def test_an_event_that_always_fails_ends_in_the_functions_dead_letter(tmp_
         await runtime.stop()
     assert letter.id == "doomed"
     assert letter.extensions["fnerrorattempts"] == 2
-    assert "gave up after 2 deliveries" in letter.extensions["fnerrorreason"]
+    reason = letter.extensions["fnerrorreason"]
+    assert "failed on the last of 2 deliveries" in reason
+    assert "ValueError: this event can never be processed" in reason, "the function's own error"
 
 
 def quickstart_copy(tmp_path: Path, port: int) -> Path:
@@ -153,13 +155,13 @@ def quickstart_copy(tmp_path: Path, port: int) -> Path:
 def test_a_sink_ref_reaches_a_function_running_in_another_process(tmp_path) -> None:
     port = free_port()
     folder = quickstart_copy(tmp_path, port)
-    function = fnevents("run", "-f", str(folder), "--port", "0", "--only", "function/hello")
+    function = piped("run", "-f", str(folder), "--port", "0", "--only", "function/hello")
     rest = None
     try:
         read_until(function, rf"function default/hello listening on http://127.0.0.1:{port}/")
         read_until(function, r"running; press Ctrl-C")
         only = ("--only", "source/clock", "--only", "trigger/hello-trigger")
-        rest = fnevents("run", "-f", str(folder), "--port", "0", *only)
+        rest = piped("run", "-f", str(folder), "--port", "0", *only)
         lines = read_until(
             rest, rf"delivered\s+default/hello-trigger#0 -> http://127.0.0.1:{port}/"
         )
@@ -168,15 +170,14 @@ def test_a_sink_ref_reaches_a_function_running_in_another_process(tmp_path) -> N
     finally:
         for process in (rest, function):
             if process is not None:
-                process.send_signal(signal.SIGTERM)
-                process.communicate(timeout=30)
+                processes.finish(process)
     assert function.returncode == 0 and rest is not None and rest.returncode == 0
 
 
 @pytest.mark.e2e
 def test_a_function_elsewhere_with_port_0_is_a_clear_error_at_start(tmp_path) -> None:
     only = ("--only", "trigger/hello-trigger")
-    process = fnevents("run", "-f", "examples/quickstart", "--port", "0", *only)
+    process = piped("run", "-f", "examples/quickstart", "--port", "0", *only)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 1, output
     assert (

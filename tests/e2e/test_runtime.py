@@ -28,6 +28,7 @@ kind: EventSource
 metadata: {{name: direct}}
 spec:
   sink: {{uri: "{direct}"}}
+  delivery: {{format: structured}}
   cron:
     ping: {{schedule: "@every 200ms"}}
 ---
@@ -78,6 +79,8 @@ async def test_runtime_wires_sources_triggers_sinks_and_dead_letters(tmp_path) -
         assert letter.extensions["knativeerrorcode"] == "502"
         assert letter.extensions["fnerrorattempts"] == "2"  # HTTP headers carry strings
         assert all(e.type == "dev.fnevents.cron.fired" for e in direct.accepted)
+        assert set(direct.modes) == {"structured"}, "the EventSource's delivery.format"
+        assert set(flaky.modes) == {"binary"}, "the default mode"
         text = output.getvalue()
         assert "delivered     default/flaky#0" in text
         assert "dead-lettered default/flaky#1" in text

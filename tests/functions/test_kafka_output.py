@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from events.cloudevent import CloudEvent
-from tests.functions.harness import BUS, end_offset, kafka_binding, read_records, start, write_app
+from tests.functions.harness import end_offset, kafka_binding, read_records, start, write_app
+from tests.manifests.documents import BUS
 
 pytestmark = pytest.mark.kafka
 
@@ -113,7 +114,9 @@ async def test_an_input_whose_output_cannot_reach_kafka_is_never_acked(
         await runtime.stop()
     assert letter.event.id == "big-1"
     assert letter.event.extensions["fnerrorattempts"] == 2
-    assert "gave up after 2 deliveries" in letter.event.extensions["fnerrorreason"]
+    reason = letter.event.extensions["fnerrorreason"]
+    assert "failed on the last of 2 deliveries" in reason
+    assert "MessageSizeTooLarge" in reason, "the producer's own error, not just 'gave up'"
     assert "bindings.kafka kafka-out" in output.getvalue()
     assert "MessageSizeTooLarge" in output.getvalue()
     assert await end_offset(kafka_broker.address, topic) == 0

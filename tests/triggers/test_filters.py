@@ -16,7 +16,7 @@ from events.metrics import Metrics
 from tests.sink import RecordingSink
 from tests.triggers.harness import OwnedTrigger, subscriber
 from triggers import celcore
-from triggers.celfilter import CelClause
+from triggers.celfilter import FUNCTIONS, CelClause
 from triggers.filters import CompiledFilter, ErrorLog, compile_filter
 from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
@@ -302,6 +302,33 @@ def test_comprehension_variables_are_not_unknown() -> None:
     compile_filter(FilterSpec(cel="data.items.map(i, i.qty).all(q, q > 0)"))
     with pytest.raises(ExpressionError, match="'other'"):
         compile_filter(FilterSpec(cel="data.items.exists(item, other > 1)"))
+
+
+def test_an_unknown_function_is_refused_with_a_caret_and_the_known_ones() -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_filter(FilterSpec(cel='event.type.startswith("com.") && data.ok'))
+    message = str(caught.value)
+    assert "calls unknown function(s) startswith at column 12" in message
+    assert '\n    event.type.startswith("com.") && data.ok\n' + " " * 15 + "^" in message
+    assert "functions available: " in message and "startsWith" in message
+
+
+def test_every_function_said_to_be_available_is_one_the_engine_runs() -> None:
+    """The list is ours, so check it against the engine: each must evaluate, not be
+    'undefined'."""
+    stamp = 'timestamp("2026-11-26T10:00:00Z")'
+    calls = {
+        "size": 'size("ab")', "contains": '"ab".contains("a")',
+        "startsWith": '"ab".startsWith("a")', "endsWith": '"ab".endsWith("b")',
+        "matches": '"ab".matches("a.")', "int": "int(1.5)", "uint": "uint(1)",
+        "double": "double(1)", "string": "string(1)", "bytes": 'bytes("a")',
+        "timestamp": stamp, "duration": 'duration("1s")', "type": "type(1)", "dyn": "dyn(1)",
+    }  # fmt: skip
+    calls |= {name: f"{stamp}.{name}()" for name in FUNCTIONS if name.startswith("get")}
+    assert set(calls) == FUNCTIONS
+    for name, call in calls.items():
+        compile_filter(FilterSpec(cel=f"{call} != null || true"))  # known at load
+        assert celcore.compile(call).execute({}) is not None, name
 
 
 def test_a_syntax_error_shows_column_and_caret() -> None:
