@@ -24,13 +24,12 @@ from events.cli import load_catalog
 from events.console import Console
 from events.runtime import Runtime
 from tests.brokers.servers import free_port, wait_until_listening
+from tests.manifests import documents
 
 CONCURRENCY = 32
-MANIFESTS = """
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
----
+MANIFESTS = (
+    documents.EMBEDDED_BUS
+    + """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: ingest}}
@@ -39,6 +38,7 @@ spec:
   http:
     readings: {{host: 127.0.0.1, port: {port}, path: /readings}}
 """
+)
 
 
 def _bodies(n: int) -> list[bytes]:

@@ -53,25 +53,16 @@ from events.console import Console
 from events.runtime import Runtime
 from sources import mqtt as mqtt_source
 from tests.brokers import servers
+from tests.manifests import documents
 
 REPEATS = 2
 TIMEOUT = 60.0
 PROTOCOLS = ("5", "3.1.1")
 OUT_TOPIC = "out"
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: pubsub.in-memory
-  metadata: [{{name: maxPending, value: "100000"}}]
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+MANIFESTS = (
+    documents.bus(maxPending=100000)
+    + """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: bench}}
@@ -95,6 +86,7 @@ spec:
     - condition: telemetry
       topic: out
 """
+)
 
 
 def telemetry(n: int) -> bytes:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -43,6 +45,18 @@ class Reply:
         if isinstance(body, str):
             body = body.encode()
         return web.Response(status=self.status, body=body, headers=headers)
+
+
+async def serve(path: str, handler: Handler) -> tuple[web.AppRunner, str]:
+    """An aiohttp server on a free loopback port answering POSTs to ``path``: its runner
+    (``cleanup()`` stops it) and its URL."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}/"
 
 
 class RecordingSink:
@@ -73,13 +87,7 @@ class RecordingSink:
         self.url = ""
 
     async def __aenter__(self) -> RecordingSink:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/"
+        self._runner, self.url = await serve("/{tail:.*}", self._handle)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ from events.bus.poison import bounded
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed
 from tests.bus.capabilities import ATTEMPTS_SURVIVE_MEMBERS, ORDERED_KEYS, guarantees, require
+from tests.subscriptions import nothing_within
 
 RECEIVE_TIMEOUT = 5.0
 #: Long enough for the slowest redelivery mechanism under test settings (a Kafka rebalance).
@@ -34,14 +35,6 @@ async def receive_all(subscription: Subscription, count: int, ack: bool = True) 
             await message.ack()
         messages.append(message)
     return messages
-
-
-async def nothing_within(subscription: Subscription, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(anext(subscription), seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 async def test_publish_then_receive_keeps_the_event_whole(bus: EventBus, topic: str) -> None:

@@ -27,6 +27,7 @@ from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from events.manifests.buses import BusPlan, plan_bus
 from tests.brokers import servers
+from tests.subscriptions import nothing_within
 
 pytestmark = pytest.mark.jetstream
 
@@ -64,14 +65,6 @@ def topic() -> str:
 
 async def receive(sub) -> Any:
     return await asyncio.wait_for(anext(sub), TIMEOUT)
-
-
-async def nothing_within(sub, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(anext(sub), seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 # -- Dapr interop -----------------------------------------------------------------

@@ -26,6 +26,7 @@ from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from events.manifests.buses import BusPlan
 from tests.brokers import servers
+from tests.subscriptions import nothing_within
 
 pytestmark = pytest.mark.kafka
 
@@ -61,14 +62,6 @@ async def producer(kafka_broker):
 
 async def receive(sub, timeout: float = TIMEOUT):
     return await asyncio.wait_for(anext(sub), timeout)
-
-
-async def nothing_within(sub, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(anext(sub), seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 def event(n: int, **extra) -> CloudEvent:

@@ -20,41 +20,11 @@ from events.cli import main
 from events.cloudevent import CloudEvent
 from events.errors import DeliveryError
 from tests.bus.conftest import BACKENDS
+from tests.manifests import documents
 from triggers.subscriber import dead_letter
 
 #: the backends that keep dead letters for another process
 SUPPORTED = ("redis", "kafka", "jetstream")
-
-MANIFESTS = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: {type}
-  metadata: [{metadata}]
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: clock}}
-spec:
-  eventBus: default
-  cron: {{tick: {{schedule: "@every 1h"}}}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: Trigger
-metadata: {{name: {trigger}}}
-spec:
-  eventBus: default
-  inputs: {{tick: {{eventSource: clock, event: tick}}}}
-  subscribers:
-    - condition: tick
-      sink: {{uri: "{sink}"}}
-"""
 
 
 @dataclass
@@ -112,11 +82,11 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
 
 def write_manifests(tmp: Path, backend: str, broker: Any, sink: str) -> Setup:
     case = BACKENDS[backend]
-    metadata = ", ".join(f'{{name: {k}, value: "{v}"}}' for k, v in case.metadata(broker).items())
     trigger = f"t{uuid.uuid4().hex[:10]}"
     manifest = tmp / "app.yaml"
     manifest.write_text(
-        MANIFESTS.format(type=case.component_type, metadata=metadata, trigger=trigger, sink=sink)
+        documents.bus(case.component_type, **case.metadata(broker))
+        + documents.hourly_trigger(trigger, sink)
     )
     return Setup(backend, broker, manifest, trigger)
 

@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 
 from events.cli import main
-from tests.deadletters.conftest import MANIFESTS, run_cli
+from tests.deadletters.conftest import run_cli
+from tests.manifests import documents
 
 pytestmark = pytest.mark.memory
 
 
-def manifests(tmp_path: Path, component_type: str, metadata: str = "") -> str:
+def manifests(tmp_path: Path, component_type: str, **metadata: str) -> str:
     path = tmp_path / "app.yaml"
-    text = MANIFESTS.format(
-        type=component_type, metadata=metadata, trigger="orders", sink="http://127.0.0.1:9/"
-    )
-    path.write_text(text)
+    trigger = documents.hourly_trigger("orders", "http://127.0.0.1:9/")
+    path.write_text(documents.bus(component_type, **metadata) + trigger)
     return str(path)
 
 
@@ -38,7 +37,7 @@ async def test_the_embedded_bus_explains_and_names_what_works(tmp_path) -> None:
 
 
 async def test_mqtt_explains_why_not(tmp_path) -> None:
-    path = manifests(tmp_path, "pubsub.mqtt3", '{name: url, value: "tcp://127.0.0.1:1"}')
+    path = manifests(tmp_path, "pubsub.mqtt3", url="tcp://127.0.0.1:1")
     err = await fails("list", "-f", path, "--trigger", "orders")
     assert "MQTT" in err and "takes it off the broker" in err and "deadLetterSink" in err
 

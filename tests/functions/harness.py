@@ -16,12 +16,19 @@ from events.console import Console
 from events.runtime import Runtime
 
 READ_TIMEOUT = 15.0
-BUS = """
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {name: default}
-spec: {}
-"""
+
+
+def function(name: str, target: str, extra: str = "") -> str:
+    """A Function manifest running ``target`` from ``functions.py``; ``extra`` is more of
+    its spec, as lines indented by two."""
+    return f"""
+apiVersion: fnevents.dev/v1alpha1
+kind: Function
+metadata: {{name: {name}}}
+spec:
+  source: functions.py
+  target: {target}
+{extra}"""
 
 
 def kafka_binding(name: str, brokers: str, topic: str | None, **extra: str) -> str:

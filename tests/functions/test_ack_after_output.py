@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
-from tests.functions.harness import end_offset, kafka_binding, start, write_app
+from tests.functions.harness import end_offset, function, kafka_binding, start, write_app
+from tests.manifests import documents
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -25,31 +26,7 @@ CODE = """
 def forward(context, event):
     context.send("kafka", event.get_data())
 """
-FUNCTION = """
-apiVersion: fnevents.dev/v1alpha1
-kind: Function
-metadata: {{name: forward}}
-spec:
-  source: functions.py
-  target: forward
-  input: {{topic: {topic}}}
-  outputs:
-    kafka: {{component: kafka-out}}
-"""
-REDIS_BUS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: pubsub.redis
-  metadata:
-  - {{name: redisHost, value: "{address}"}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
-"""
+OUTPUTS = "  outputs:\n    kafka: {component: kafka-out}\n"
 
 
 async def pending(redis: Redis, stream: str, group: str) -> int:
@@ -73,9 +50,9 @@ async def test_the_input_stays_unacked_until_kafka_holds_the_output(tmp_path, re
         path = write_app(
             tmp_path,
             CODE,
-            REDIS_BUS.format(address=redis_broker.address),
+            documents.bus("pubsub.redis", redisHost=redis_broker.address),
             kafka_binding("kafka-out", kafka.address, topic),
-            FUNCTION.format(topic=stream),
+            function("forward", "forward", f"  input: {{topic: {stream}}}\n" + OUTPUTS),
         )
         runtime = await start(path)
         redis = Redis(host=redis_broker.host, port=redis_broker.port)

@@ -11,7 +11,14 @@ import orjson
 import pytest
 
 from events.cloudevent import CloudEvent
-from tests.functions.harness import end_offset, kafka_binding, read_records, start, write_app
+from tests.functions.harness import (
+    end_offset,
+    function,
+    kafka_binding,
+    read_records,
+    start,
+    write_app,
+)
 from tests.manifests.documents import BUS
 
 pytestmark = pytest.mark.kafka
@@ -26,29 +33,28 @@ def too_big(context, event):
     context.send("kafka", "x" * 4096)
 """
 
-SYNC = """
-apiVersion: fnevents.dev/v1alpha1
-kind: Function
-metadata: {{name: forward}}
-spec:
-  source: functions.py
-  target: forward
-  outputs:
-    kafka: {{component: kafka-out}}
-    elsewhere: {{component: kafka-out, topic: {other}}}
-"""
-ASYNC = """
-apiVersion: fnevents.dev/v1alpha1
-kind: Function
-metadata: {name: too-big}
-spec:
-  source: functions.py
-  target: too_big
+
+def sync(other: str) -> str:
+    """Function ``forward``: outputs to the binding's topic and to ``other``."""
+    return function(
+        "forward",
+        "forward",
+        "  outputs:\n"
+        "    kafka: {component: kafka-out}\n"
+        f"    elsewhere: {{component: kafka-out, topic: {other}}}\n",
+    )
+
+
+ASYNC = function(
+    "too-big",
+    "too_big",
+    """\
   input: {topic: big-in}
   maxDeliveries: 2
   outputs:
     kafka: {component: kafka-out}
-"""
+""",
+)
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ async def test_a_sync_function_answers_only_once_its_outputs_are_on_kafka(
 ) -> None:
     other = f"{topic}-other"
     binding = kafka_binding("kafka-out", kafka_broker.address, topic)
-    runtime = await start(write_app(tmp_path, CODE, BUS, binding, SYNC.format(other=other)))
+    runtime = await start(write_app(tmp_path, CODE, BUS, binding, sync(other)))
     try:
         url = runtime.functions[("default", "forward")].url
         async with aiohttp.ClientSession() as session, session.post(url) as response:
@@ -87,9 +93,7 @@ async def test_one_producer_per_component_shared_and_closed_on_stop(
     tmp_path, kafka_broker, topic
 ) -> None:
     binding = kafka_binding("kafka-out", kafka_broker.address, topic)
-    runtime = await start(
-        write_app(tmp_path, CODE, BUS, binding, SYNC.format(other=topic + "-b"), ASYNC)
-    )
+    runtime = await start(write_app(tmp_path, CODE, BUS, binding, sync(topic + "-b"), ASYNC))
     bindings = dict(runtime.outputs._bindings)
     await runtime.stop()
     assert list(bindings) == [("default", "kafka-out")]

@@ -12,21 +12,13 @@ from events.errors import ManifestErrors
 from events.functions.address import FunctionAddressError
 from events.roles import RoleError, Roles
 from events.runtime import Runtime
-from tests.functions.harness import BUS, kafka_binding
-from tests.manifests.documents import CRON_SOURCE
-
-FUNCTION = """
-apiVersion: fnevents.dev/v1alpha1
-kind: Function
-metadata: {{name: {name}}}
-spec:
-  source: functions.py
-  target: handle
-{extra}"""
+from tests.functions import harness
+from tests.functions.harness import kafka_binding
+from tests.manifests.documents import BUS, CRON_SOURCE
 
 
 def function(name: str = "fn", extra: str = "") -> str:
-    return FUNCTION.format(name=name, extra=extra)
+    return harness.function(name, "handle", extra)
 
 
 def errors_of(tmp_path, *documents: str) -> list[str]:

@@ -10,7 +10,8 @@ import pytest
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
 from events.runtime import Runtime
-from tests.functions.harness import BUS, start, write_app
+from tests.functions.harness import function, start, write_app
+from tests.manifests.documents import BUS
 
 CODE = """
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
@@ -45,19 +46,6 @@ async def forward(context, event):
     context.send("out", {"got": event.get_data()})
     return "forwarded"
 """
-
-FUNCTIONS = """
-apiVersion: fnevents.dev/v1alpha1
-kind: Function
-metadata: {{name: {name}}}
-spec:
-  source: functions.py
-  target: {target}
-{extra}"""
-
-
-def function(name: str, target: str, extra: str = "") -> str:
-    return FUNCTIONS.format(name=name, target=target, extra=extra)
 
 
 @pytest.fixture

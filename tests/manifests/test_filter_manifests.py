@@ -15,29 +15,16 @@ from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import ManifestErrors
 from events.runtime import Runtime
+from tests.manifests import documents
 from tests.manifests.documents import BUS, CRON_SOURCE
 from tests.sink import RecordingSink
 
-TRIGGER = """
-apiVersion: events.openfunction.io/v1alpha1
-kind: Trigger
-metadata: {{name: t1}}
-spec:
-  eventBus: default
-  inputs:
-    tick:
-      eventSource: clock
-      event: tick
-      filter: {input_filter}
-  subscribers:
-  - condition: tick
-    topic: out
-    filter: {subscriber_filter}
-"""
-
 
 def trigger(input_filter: str, subscriber_filter: str) -> str:
-    return TRIGGER.format(input_filter=input_filter, subscriber_filter=subscriber_filter)
+    return documents.trigger(
+        inputs=f"tick: {{eventSource: clock, event: tick, filter: {input_filter}}}",
+        extra=f"    filter: {subscriber_filter}\n",
+    )
 
 
 def errors_for(path) -> list[str]:
@@ -116,19 +103,10 @@ def test_validate_shows_each_filter_under_its_input_and_subscriber(write, capsys
     assert lines[sub + 1] == "        filter: cel 'data.ok'"
 
 
-ROUTING = """
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: vehicles}}
-spec:
-  eventBus: default
-  cron:
-    telemetry: {{schedule: "@every 1h"}}  # only names the topic; the test publishes to it
----
+ROUTING = (
+    documents.EMBEDDED_BUS
+    + documents.hourly_source("vehicles", "telemetry")
+    + """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: Trigger
 metadata: {{name: speeding}}
@@ -149,6 +127,7 @@ spec:
   - condition: telemetry
     sink: {{uri: "{everything}"}}
 """
+)
 
 
 async def test_filters_route_events_through_the_runtime_to_a_real_sink(tmp_path) -> None:

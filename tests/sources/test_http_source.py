@@ -16,22 +16,11 @@ from events.cli import load_catalog
 from events.console import Console
 from events.runtime import Runtime
 from tests.brokers.servers import free_port, wait_until_listening
+from tests.manifests import documents
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
-MANIFESTS = """
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {{name: eventbus}}
-spec:
-  type: pubsub.in-memory
-  metadata: [{{name: maxPending, value: "{max_pending}"}}]
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
-spec: {{component: eventbus}}
----
+SOURCE = """\
 apiVersion: events.openfunction.io/v1alpha1
 kind: EventSource
 metadata: {{name: ingest}}
@@ -48,8 +37,8 @@ class Ingest:
     def __init__(self, tmp_path, token: str | None = None, max_pending: int = 10_000) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/readings"
-        text = MANIFESTS.format(
-            port=self.port, max_pending=max_pending, token=f"bearerToken: {token}" if token else ""
+        text = documents.bus(maxPending=max_pending) + SOURCE.format(
+            port=self.port, token=f"bearerToken: {token}" if token else ""
         )
         (tmp_path / "app.yaml").write_text(text)
         self.runtime = Runtime(

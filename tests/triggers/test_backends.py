@@ -27,6 +27,7 @@ from events.metrics import Metrics
 from tests.bus.capabilities import require_broker
 from tests.bus.conftest import BACKENDS, dapr_sidecar, make_bus  # noqa: F401 - a fixture
 from tests.sink import RecordingSink, Reply
+from tests.subscriptions import nothing_within
 from tests.triggers.harness import OwnedTrigger, subscriber
 from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
@@ -74,14 +75,6 @@ async def receive(subscription: Subscription) -> CloudEvent:
     message = await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
     await message.ack()
     return message.event
-
-
-async def nothing_within(subscription: Subscription, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(anext(subscription), seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 async def test_a_sink_failing_twice_then_succeeding_gets_the_event_once(

@@ -19,6 +19,7 @@ from events.bus.contract import EventBus
 from events.bus.memory import MemoryBus
 from events.cloudevent import CloudEvent
 from tests.bus.conftest import make_bus
+from tests.sink import serve
 from tests.triggers.harness import runner, subscriber
 
 
@@ -43,13 +44,7 @@ class GateSink:
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> GateSink:
-        app = web.Application()
-        app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/"
+        self._runner, self.url = await serve("/", self._handle)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -28,6 +28,7 @@ from events.cloudevent import CloudEvent
 from events.manifests.extensions import DeliverySpec
 from tests.brokers.servers import free_port
 from tests.sink import RecordingSink, Reply
+from tests.subscriptions import nothing_within
 from tests.triggers.harness import runner, subscriber
 
 FLAKY_EVENTS = 500
@@ -80,14 +81,6 @@ async def drain(subscription: Subscription, count: int, timeout: float = 20.0) -
             await message.ack()
             got.append(message)
     return got
-
-
-async def nothing_within(subscription: Subscription, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(anext(subscription), seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 async def test_a_flaky_sink_gets_exactly_every_event(bus: EventBus, topics: Topics) -> None:

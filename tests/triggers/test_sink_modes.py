@@ -15,6 +15,7 @@ from events.metrics import Metrics
 from events.outlets import OutletPlan, build_outlet
 from sources.contract import SourceIdentity
 from tests.sink import RecordingSink, Reply
+from tests.subscriptions import nothing_within
 from tests.triggers.harness import FAST, OwnedTrigger, runner, subscriber
 from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
@@ -32,14 +33,21 @@ def answer(n: int = 1) -> CloudEvent:
     return CloudEvent.create("test.answer", "/fn", {"doubled": 2 * n}, id=f"answer-{n}", time=TIME)
 
 
-async def _one_delivery(sink: RecordingSink, policy: DeliverySpec) -> None:
+async def _one_delivery(
+    sink: RecordingSink, policy: DeliverySpec = FAST, replies: bool = False
+) -> tuple[DeliveryContext, bool]:
+    """Event ``tick()`` through trigger ``ns/t`` to ``sink`` on a fresh in-memory bus: the
+    trigger's context, and (if ``replies``) whether its reply topic stayed empty."""
     bus = MemoryBus()
-    trig, _ = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
+    reply_topic = await bus.subscribe("ns-t-reply", "inspector") if replies else None
+    trig, ctx = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
     await trig.start()
     await bus.publish("in", tick())
     await sink.wait_for(1)
     await trig.stop()
+    no_reply = reply_topic is None or await nothing_within(reply_topic, 0.3)
     await bus.close()
+    return ctx, no_reply
 
 
 @pytest.mark.parametrize(
@@ -182,17 +190,10 @@ async def test_a_configured_reply_topic_is_used() -> None:
 )
 async def test_a_plain_answer_is_not_a_reply(reply: Reply) -> None:
     async with RecordingSink(lambda n: reply) as sink:
-        bus = MemoryBus()
-        replies = await bus.subscribe("ns-t-reply", "inspector")
-        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        await trig.start()
-        await bus.publish("in", tick())
-        await sink.wait_for(1)
-        await trig.stop()
-        assert await _nothing(replies)
+        ctx, no_reply = await _one_delivery(sink, replies=True)
+        assert no_reply
         assert ctx.metrics.replies.labels("ns/t", "0")._value.get() == 0
         assert "warning" not in ctx.console._stream.getvalue()
-        await bus.close()
 
 
 @pytest.mark.parametrize(
@@ -211,26 +212,11 @@ async def test_an_invalid_reply_is_warned_about_counted_and_dropped(
     reply: Reply, reason: str
 ) -> None:
     async with RecordingSink(lambda n: reply) as sink:
-        bus = MemoryBus()
-        replies = await bus.subscribe("ns-t-reply", "inspector")
-        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
-        await trig.start()
-        await bus.publish("in", tick())
-        await sink.wait_for(1)
-        await trig.stop()
-        assert await _nothing(replies)
+        ctx, no_reply = await _one_delivery(sink, replies=True)
+        assert no_reply
         output = ctx.console._stream.getvalue()
         assert "answered with an invalid CloudEvent" in output and reason in output, output
         text = ctx.metrics.exposition().decode()
         assert 'fnevents_invalid_replies_total{subscriber="0",trigger="ns/t"} 1.0' in text
         assert ctx.metrics.delivered.labels("ns/t", "0")._value.get() == 1, "still delivered"
         assert len(sink.requests) == 1, "not retried: the sink took the event"
-        await bus.close()
-
-
-async def _nothing(subscription, seconds: float = 0.3) -> bool:
-    try:
-        await asyncio.wait_for(anext(subscription), seconds)
-    except TimeoutError:
-        return True
-    return False
