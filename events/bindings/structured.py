@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 
 from events.cloudevent import (
-    CONTEXT_ATTRIBUTES,
     CloudEvent,
     from_attributes,
     is_json_content_type,
@@ -36,9 +35,22 @@ from events.errors import InvalidCloudEvent
 
 def to_dict(event: CloudEvent) -> dict[str, Any]:
     """The event as a JSON-ready dict (attributes, extensions, then the data member)."""
+    # written out, in CONTEXT_ATTRIBUTES' order (it decides the bytes orjson writes); the
+    # required attributes are never None (CloudEvent checks)
     out: dict[str, Any] = {
-        name: value for name in CONTEXT_ATTRIBUTES if (value := getattr(event, name)) is not None
+        "id": event.id,
+        "source": event.source,
+        "specversion": event.specversion,
+        "type": event.type,
     }
+    if (value := event.datacontenttype) is not None:
+        out["datacontenttype"] = value
+    if (value := event.dataschema) is not None:
+        out["dataschema"] = value
+    if (value := event.subject) is not None:
+        out["subject"] = value
+    if (value := event.time) is not None:
+        out["time"] = value
     for name, value in event.extensions.items():
         out[name] = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
     data = event.data
@@ -63,13 +75,18 @@ def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
     ``owned=True`` says the caller made ``d`` and will not use it again, so it is
     consumed in place instead of copied (the decode hot path of every bus).
     """
-    if not isinstance(d, Mapping):
+    if type(d) is dict:
+        attributes = d if owned else d.copy()
+    elif isinstance(d, Mapping):
+        attributes = d if owned and isinstance(d, dict) else dict(d)
+    else:
         raise InvalidCloudEvent(
             "body", f"a structured CloudEvent must be a JSON object, got {type(d).__name__}"
         )
-    attributes = d if owned and isinstance(d, dict) else dict(d)
     data = attributes.pop("data", None)
     data_base64 = attributes.pop("data_base64", None)
+    if data_base64 is None and (data is None or type(data) is str):
+        return from_attributes(attributes, data)  # nothing for the content type to decide
     content_type = attributes.get("datacontenttype")
     # A non-string content type counts as JSON here; from_attributes reports it.
     is_json = not isinstance(content_type, str) or is_json_content_type(content_type)

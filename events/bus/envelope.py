@@ -26,7 +26,6 @@ from events.errors import InvalidCloudEvent
 
 RAW_TYPE = "com.dapr.event.sent"
 UNDECODABLE_TYPE = "dev.fnevents.bus.undecodable"
-_BOOKKEEPING = ("topic", "pubsubname")
 
 
 def encode(event: CloudEvent, topic: str, pubsub_name: str) -> bytes:
@@ -44,13 +43,13 @@ def decode(raw: bytes, *, topic: str, pubsub_name: str, fallback_id: str) -> Clo
         document: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _wrap(raw, "application/octet-stream", topic, pubsub_name, fallback_id)
-    if not isinstance(document, dict) or "specversion" not in document:
+    if type(document) is not dict or "specversion" not in document:
         return _wrap(document, "application/json", topic, pubsub_name, fallback_id)
-    for name in _BOOKKEEPING:
-        document.pop(name, None)
-    if document.get("traceid") is not None and document.get("traceid") == document.get(
-        "traceparent"
-    ):
+    pop = document.pop
+    pop("topic", None)
+    pop("pubsubname", None)
+    traceid = document.get("traceid")
+    if traceid is not None and traceid == document.get("traceparent"):
         del document["traceid"]
     return from_dict(document, owned=True)
 

@@ -61,8 +61,11 @@ def decode_record(record, pubsub_name: str) -> CloudEvent:
     fallback_id = f"{topic}/{record.partition}/{record.offset}"
     raw = record.value if record.value is not None else b""
     try:
-        if record.headers and any(name.lower() == "ce_specversion" for name, _ in record.headers):
-            return from_record(record.key, record.value, record.headers)
+        headers = record.headers
+        if headers:
+            for name, _ in headers:
+                if name.lower() == "ce_specversion":
+                    return from_record(record.key, record.value, headers)
         return envelope.decode(raw, topic=topic, pubsub_name=pubsub_name, fallback_id=fallback_id)
     except InvalidCloudEvent as exc:
         return envelope.undecodable(raw, exc, topic=topic, fallback_id=fallback_id)

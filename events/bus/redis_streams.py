@@ -109,7 +109,9 @@ class RedisMessage(Message):
         self._member = member
 
     async def ack(self) -> None:
-        await self._member.ack(self._entry_id)
+        member = self._member
+        if member.queue_ack(self._entry_id):
+            await member._flush()
 
     async def nack(self, delay: float = 0.0) -> None:
         self._member.nack(self._entry_id, self.attempt, delay)

@@ -122,6 +122,13 @@ class RedisSubscription(Subscription):
     # -- handing out ----------------------------------------------------------------
 
     async def __anext__(self) -> Message:
+        ready = self._ready
+        if ready and not self._closing:  # take(1) without the list and the loop
+            entry = ready.popleft()
+            self._room.set()
+            self._handed_out.add(entry[0])
+            self._settled.clear()
+            return RedisMessage(self, entry)
         return RedisMessage(self, (await self.take(1))[0])
 
     async def take(self, limit: int) -> list[Entry]:
@@ -226,13 +233,20 @@ class RedisSubscription(Subscription):
     # -- settling -------------------------------------------------------------------
 
     async def ack(self, entry_id: bytes) -> None:
+        if self.queue_ack(entry_id):
+            await self._flush()
+
+    def queue_ack(self, entry_id: bytes) -> bool:
+        """:meth:`ack` up to the XACK; True when the caller must ``await _flush()`` now
+        (an ack after close). Lets a message ack without a second coroutine."""
         if not self._settle(entry_id):
-            return
+            return False
         self._acks.append(entry_id)
         if self._closed.is_set():  # a late ack after close: send it now
-            await self._flush()
-        elif self._flusher is None:
+            return True
+        if self._flusher is None:
             self._flusher = self._spawn(self._flush_soon(), "ack")
+        return False
 
     async def _flush_soon(self) -> None:
         try:

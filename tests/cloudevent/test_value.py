@@ -200,3 +200,8 @@ def test_get_and_attributes_list_context_then_extensions() -> None:
         "time",
         "zz",
     ]
+
+
+def test_an_empty_dataschema_is_refused_even_as_the_only_optional_attribute() -> None:
+    with pytest.raises(InvalidCloudEvent, match="dataschema"):
+        CloudEvent("id-1", "/s", "t", dataschema="")
