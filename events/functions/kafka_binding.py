@@ -1,6 +1,7 @@
 """The ``bindings.kafka`` output: ``context.send`` to a Kafka topic through a Dapr Component.
 
-Settings are Dapr's Kafka binding metadata names: ``brokers``, ``publishTopic``
+Settings (:mod:`events.functions.kafka_binding_settings`) are Dapr's Kafka binding
+metadata names: ``brokers``, ``publishTopic``
 and the same connection and auth fields as the ``pubsub.kafka`` bus
 (:class:`~events.bus.kafka_settings.KafkaSettings`: ``authType`` none, password,
 mtls or certificate; ``saslUsername``, ``saslPassword``, ``saslMechanism``,
@@ -19,20 +20,16 @@ Kafka. One producer serves every function of a process that names the Component.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import Field, ValidationError, field_validator, model_validator
 
 from events.bindings.kafka import to_binary
 from events.bus.kafka import producer_options
 from events.bus.kafka_errors import CLIENT_ERRORS, UNREACHABLE
-from events.bus.kafka_settings import KafkaSettings, broker_list
+from events.bus.kafka_settings import broker_list
 from events.cloudevent import CloudEvent
 from events.errors import FnEventsError
-from events.manifests.loader import Loaded
-
-BINDING_TYPE = "bindings.kafka"
+from events.functions.kafka_binding_settings import BINDING_TYPE, KafkaBindingSettings
 
 
 class OutputError(FnEventsError, ConnectionError):
@@ -41,49 +38,6 @@ class OutputError(FnEventsError, ConnectionError):
     def __init__(self, message: str, *, retriable: bool) -> None:
         self.retriable = retriable
         super().__init__(message)
-
-
-class KafkaBindingSettings(KafkaSettings):
-    publishTopic: str | None = Field(
-        default=None, description="the topic sends go to, unless the output names one"
-    )
-    topics: str | None = Field(default=None, description="input side; not used by outputs")
-    direction: str | None = Field(default=None, description="input, output or both")
-    authRequired: bool | None = Field(
-        default=None, description="deprecated in Dapr: true means authType password"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_auth(cls, data: Any) -> Any:
-        legacy = isinstance(data, dict) and "authType" not in data
-        if legacy and str(data.get("authRequired", "")).lower() == "true":
-            return {**data, "authType": "password"}
-        return data
-
-    @field_validator("direction")
-    @classmethod
-    def _output_direction(cls, value: str | None) -> str | None:
-        if value is not None and "output" not in {d.strip() for d in value.split(",")}:
-            raise ValueError(f"is {value!r}; an output binding needs 'output' in it")
-        return value
-
-
-def binding_settings(component: Loaded, metadata: dict[str, str]) -> KafkaBindingSettings:
-    """Validate a Component's resolved metadata; a ManifestError names the Component's field."""
-    try:
-        return KafkaBindingSettings.model_validate(metadata)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(p) for p in error["loc"]) or "?"
-        if error["type"] == "extra_forbidden":
-            known = ", ".join(sorted(KafkaBindingSettings.model_fields))
-            problem = f"unknown metadata '{name}' for {BINDING_TYPE}; known names: {known}"
-        elif error["type"] == "missing":
-            problem = f"metadata '{name}' is required for {BINDING_TYPE}"
-        else:
-            problem = f"metadata '{name}': {error['msg'].removeprefix('Value error, ')}"
-        raise component.error(problem, "spec.metadata") from None
 
 
 class KafkaBinding:
@@ -138,4 +92,4 @@ class KafkaBinding:
         return OutputError(f"{self.describe()}: {doing}: {exc!r}", retriable=retriable)
 
 
-__all__ = ["BINDING_TYPE", "KafkaBinding", "KafkaBindingSettings", "OutputError"]
+__all__ = ["KafkaBinding", "OutputError"]

@@ -21,7 +21,7 @@ from events.cloudevent import CloudEvent
 from events.console import Console
 from events.errors import ManifestError
 from events.functions.context import Send
-from events.functions.kafka_binding import BINDING_TYPE, KafkaBinding, binding_settings
+from events.functions.kafka_binding_settings import BINDING_TYPE, binding_settings
 from events.manifests.buses import find_component
 from events.manifests.function import OutputRef
 from events.manifests.loader import Loaded
@@ -29,6 +29,7 @@ from events.manifests.secrets import resolve_component_metadata
 from events.retry import keep_running
 
 if TYPE_CHECKING:
+    from events.functions.kafka_binding import KafkaBinding
     from events.manifests.catalog import Catalog
 
 BINDING_TYPES = (BINDING_TYPE,)
@@ -102,6 +103,8 @@ class Outputs:
         assert component is not None, "checked when the manifests loaded"
         key = (component.namespace, component.name)
         if key not in self._bindings:
+            from events.functions.kafka_binding import KafkaBinding  # imports the Kafka client
+
             metadata = resolve_component_metadata(component, self._catalog)
             binding = KafkaBinding(component.name, binding_settings(component, metadata))
             await keep_running(
