@@ -12,6 +12,9 @@ class FnEventsError(Exception):
 
     #: Whether trying the same operation again may succeed.
     retriable: bool = False
+    #: Whether the part that raised has already told the user (an outage is reported once,
+    #: by the part that sees it); the delivery loop then does not repeat it per event.
+    reported: bool = False
 
 
 class InvalidCloudEvent(FnEventsError, ValueError):
@@ -128,3 +131,16 @@ class DeliveryError(FnEventsError):
         self.retriable = retriable
         self.retry_after = retry_after
         super().__init__(reason)
+
+
+class StateStoreError(FnEventsError, ConnectionError):
+    """A trigger's condition store could not be read or written.
+
+    The event is not evaluated: the handler raises, the bus message is nacked and
+    redelivered with backoff. The trigger reports the outage once and then sets
+    ``reported``, so the delivery loop does not repeat it per event.
+    """
+
+    def __init__(self, message: str, *, retriable: bool = True) -> None:
+        self.retriable = retriable
+        super().__init__(message)

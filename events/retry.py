@@ -70,3 +70,35 @@ async def keep_running(
             console.error(f"{label}: still failing after {attempts} attempts ({message})")
             last_said = now
         await asyncio.sleep(delay)
+
+
+class Outage:
+    """Say once that something is down, remind every ``REMIND_EVERY`` seconds while it stays
+    down, and say when it is back; for failures seen per event rather than in one loop.
+
+    ``failed`` and ``recovered`` are cheap when nothing changes, so callers may call them
+    on every attempt. Not thread-safe; one event loop."""
+
+    __slots__ = ("_failures", "_label", "_last_said", "_report", "_say", "down")
+
+    def __init__(self, label: str, report: Callable[[str], None], say: Callable[[str], None]):
+        self._label, self._report, self._say = label, report, say
+        self.down, self._failures, self._last_said = False, 0, 0.0
+
+    def failed(self, message: str) -> None:
+        """Count one failure; say so if it starts an outage, or as a reminder."""
+        self._failures += 1
+        now = time.monotonic()
+        if not self.down:
+            self.down, self._last_said = True, now
+            self._report(f"{self._label}: {message}; retrying with backoff")
+        elif now - self._last_said >= REMIND_EVERY:
+            self._last_said = now
+            self._report(
+                f"{self._label}: still failing after {self._failures} attempts ({message})"
+            )
+
+    def recovered(self) -> None:
+        if self.down:
+            self._say(f"{self._label}: recovered after {self._failures} failed attempt(s)")
+            self.down, self._failures = False, 0

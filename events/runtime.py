@@ -25,6 +25,7 @@ from events.manifests.catalog import Catalog, topic_for
 from events.manifests.common import SinkSpec
 from events.manifests.extensions import DEFAULT_DELIVERY
 from events.manifests.loader import Loaded
+from events.manifests.stores import condition_state
 from events.metrics import Metrics
 from events.ops import OpsServer
 from events.outlets import OutletPlan, build_outlet
@@ -232,6 +233,7 @@ class Runtime:
             max_in_flight=max(sub.maxInFlight for sub in spec.subscribers),
             input_filters=input_filters,
             order_by=spec.orderBy,
+            state=condition_state(item, self.catalog),
         )
 
     def _start_sources(self) -> None:

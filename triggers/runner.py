@@ -26,9 +26,12 @@ acked (it was handled: nothing wanted it) and counted. The runner binds each fil
 to this trigger when it is built, so a filter's evaluation errors (no match) are
 counted and logged under the trigger's name and the filter's place.
 
-Condition state (when each input last had an event) lives in this process: it
-starts empty on restart and is not shared between replicas. That matches
-OpenFunction and is documented; the events themselves are never lost.
+Condition state (when each input last had an event) is a ``triggers.state``
+object. By default it lives in this process (it starts empty on restart and is
+not shared between replicas, as in OpenFunction) and is read without an await.
+With a condition store (``triggers.redis_state``) every replica shares it and it
+survives restarts; when the store cannot answer, the event is not evaluated: the
+message is nacked and comes back with backoff, and the outage is reported once.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ from events.bus.consumer import Consumer
 from events.bus.contract import Message
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS
 from events.cloudevent import CloudEvent
+from events.errors import StateStoreError
+from events.retry import Outage
 from triggers.filters import EventFilter
+from triggers.state import ConditionState, LocalState
 from triggers.subscriber import DeliveryContext, Subscriber
 
 
@@ -60,6 +66,7 @@ class TriggerRunner:
         dead_letter_topic: str | None = None,
         input_filters: Mapping[str, EventFilter] | None = None,
         order_by: str | None = None,
+        state: ConditionState | None = None,
     ) -> None:
         self.name = name  # "namespace/name"
         self.inputs = dict(inputs)  # input name -> topic
@@ -75,7 +82,14 @@ class TriggerRunner:
         self.max_deliveries = max_deliveries
         self.dead_letter_topic = dead_letter_topic or f"{group}-deadletter"
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._last_seen: dict[str, float] = {}
+        self.state = state or LocalState(window)
+        #: the in-process state, read without an await; None with a condition store
+        self._local = self.state if isinstance(self.state, LocalState) else None
+        self._outage = Outage(
+            f"condition store {self.state.describe()}",
+            self._warn,
+            lambda text: ctx.console.say(f"trigger {name}: {text}"),
+        )
         self._consumers: list[tuple[str, Consumer]] = []
         self.input_filters = dict(input_filters or {})
         for input_name, input_filter in self.input_filters.items():
@@ -112,7 +126,11 @@ class TriggerRunner:
         if input_filter is not None and not input_filter.matches(event):
             self.ctx.metrics.filtered.labels(self.name, f"inputs.{input_name}").inc()
             return
-        matched = self.matching(input_name, received, event)
+        local = self._local
+        if local is not None:
+            matched = self._select(local.mark_now(input_name, received), event)
+        else:
+            matched = self._select(await self._mark_stored(input_name, received), event)
         key = self._order_key(event)
         if key is None:
             await self._deliver(matched, event, received)
@@ -150,11 +168,24 @@ class TriggerRunner:
     def matching(
         self, input_name: str, now: float, event: CloudEvent | None = None
     ) -> list[Subscriber]:
-        """Mark ``input_name`` fresh at ``now`` and return the subscribers whose condition
-        holds and whose filter (if any) passes ``event``."""
-        self._last_seen[input_name] = now
-        horizon = now - self.window
-        fresh = {name: seen >= horizon for name, seen in self._last_seen.items()}
+        """Mark ``input_name`` fresh at ``now`` in the in-process state and return the
+        subscribers whose condition holds and whose filter (if any) passes ``event``."""
+        if self._local is None:
+            raise TypeError("matching() reads the in-process state; this trigger has a store")
+        return self._select(self._local.mark_now(input_name, now), event)
+
+    async def _mark_stored(self, input_name: str, now: float) -> dict[str, bool]:
+        """The store's answer; on failure, report the outage once and raise (so a nack)."""
+        try:
+            fresh = await self.state.mark(input_name, now)
+        except StateStoreError as exc:
+            self._outage.failed(str(exc))
+            exc.reported = True
+            raise
+        self._outage.recovered()
+        return fresh
+
+    def _select(self, fresh: dict[str, bool], event: CloudEvent | None) -> list[Subscriber]:
         chosen = [s for s in self.subscribers if s.condition.evaluate(fresh)]
         if event is None:
             return chosen
@@ -170,3 +201,4 @@ class TriggerRunner:
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop reading; let open deliveries finish (up to the timeout); return the rest."""
         await asyncio.gather(*(c.stop(drain_timeout) for _, c in self._consumers))
+        await self.state.close()

@@ -4,9 +4,11 @@ It subscribes as a group (reconnecting through :class:`ResilientSubscription`,
 dead-lettering poison through :func:`bounded`), runs ``handle`` for each
 message with at most ``slots`` in flight (reading pauses while they are all
 busy: backpressure to the bus), acks when ``handle`` returns and nacks with
-backoff when it raises. When the last allowed delivery fails too, the event goes
-to the dead-letter topic right away with that failure as its reason (rather than
-coming back once more only to be dead-lettered with "gave up"). ``stop`` stops
+backoff when it raises, saying so per event unless the error was already
+reported once by the part that raised it (an unreachable condition store is).
+When the last allowed delivery fails too, the event goes to the dead-letter
+topic right away with that failure as its reason (rather than coming back once
+more only to be dead-lettered with "gave up"). ``stop`` stops
 reading, lets work in hand finish (up to the drain timeout) and returns the rest
 to the bus unacked.
 """
@@ -19,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from events.bus.contract import EventBus, Message
 from events.bus.poison import bounded, bury
 from events.bus.resilient import ResilientSubscription
+from events.errors import FnEventsError
 
 Handle = Callable[[Message], Awaitable[None]]
 Report = Callable[[str], None]
@@ -99,10 +102,11 @@ class Consumer:
             )
             return
         delay = nack_delay(message.attempt)
-        self._report(
-            f"event {message.event.id} from {self.topic} failed ({failure}); "
-            f"redelivering in {delay:g}s (delivery {message.attempt})"
-        )
+        if not (isinstance(exc, FnEventsError) and exc.reported):  # else said once already
+            self._report(
+                f"event {message.event.id} from {self.topic} failed ({failure}); "
+                f"redelivering in {delay:g}s (delivery {message.attempt})"
+            )
         await message.nack(delay)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:

@@ -243,6 +243,24 @@ class JetStreamSubscription(Subscription):
                 taken.append(msg)
         return taken
 
+    async def _drain_inbox(self, nats_sub: NatsSubscription) -> list[Msg]:
+        """Stop the inbox without dropping what is on its way to it.
+
+        A plain unsubscribe forgets the inbox at once, so messages the server had already
+        sent (still in the socket) would be dropped here while the server counts them as
+        delivered: they would come back only after ackWait. nats-py's drain unsubscribes,
+        makes a round trip (after which everything sent has arrived) and then waits for
+        the queue to be emptied, which this does meanwhile, keeping what it takes.
+        """
+        taken: list[Msg] = []
+        drained = asyncio.create_task(nats_sub.drain())
+        while not drained.done():
+            taken += self._take_queued()
+            await asyncio.wait({drained}, timeout=0.005)
+        with contextlib.suppress(NatsError, OSError, TimeoutError):
+            drained.result()
+        return taken
+
     async def close(self, drain_timeout: float = 5.0) -> None:
         if self._closed:
             return
@@ -253,8 +271,7 @@ class JetStreamSubscription(Subscription):
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self._nats_sub is not None:
-            with contextlib.suppress(NatsError, OSError):
-                await self._nats_sub.unsubscribe()
+            unused += await self._drain_inbox(self._nats_sub)
         unused += self._take_queued()
         self._queue.put_nowait(None)  # (again: taking the queued may have taken the first)
         for msg in unused:  # never handed out: back to the group now, not after ackWait

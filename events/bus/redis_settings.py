@@ -1,5 +1,10 @@
 """``pubsub.redis`` settings: Dapr's metadata names, validated at load.
 
+:class:`RedisConnection` holds what every Redis component of Dapr's shares (address,
+credentials, TLS, timeouts, client knobs) and builds the client's options; the
+bus's :class:`RedisSettings` adds the stream settings, and a trigger's
+``state.redis`` condition store (``triggers.redis_state``) reuses it as is.
+
 Field names, defaults and duration syntax follow Dapr's component
 (``common/component/redis/settings.go`` and ``pubsub/redis``). Three kinds of
 field exist here:
@@ -15,9 +20,9 @@ field exist here:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -27,8 +32,14 @@ DEFAULT_PORT = 6379
 _NO_EFFECT = "accepted for Dapr compatibility; no effect (reconnect and retry live in the core)"
 
 
-class RedisSettings(BackendSettings):
-    """Metadata of a ``pubsub.redis`` component (Redis Streams)."""
+class RedisConnection(BaseModel):
+    """Where a Redis component connects and how: Dapr's shared Redis metadata names.
+
+    Subclasses add their component's own fields; ``component_type`` names the
+    component in error messages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    component_type: ClassVar[str] = "redis"
 
     redisHost: str = Field(
         description="the Redis server as 'host:port' (the port defaults to 6379)", min_length=1
@@ -40,39 +51,6 @@ class RedisSettings(BackendSettings):
     insecureSkipTLSVerify: bool = Field(
         default=False, description="with enableTLS: do not verify the server's certificate"
     )
-    processingTimeout: DaprDuration = Field(
-        default=60.0,
-        ge=0,
-        description="how long an entry stays pending with a member before another member "
-        "may claim it ('0' disables redelivery of abandoned entries)",
-    )
-    redeliverInterval: DaprDuration = Field(
-        default=15.0,
-        ge=0,
-        description="how often each member looks for abandoned entries to claim ('0' disables it)",
-    )
-    queueDepth: int = Field(
-        default=100,
-        ge=1,
-        description="entries read per XREADGROUP and buffered per member ahead of the consumer",
-    )
-    concurrency: int = Field(
-        default=10,
-        ge=1,
-        description="Dapr's handler workers; accepted, no effect: in fnevents the trigger's "
-        "in-flight limit bounds concurrent work",
-    )
-    maxLenApprox: int | None = Field(
-        default=None,
-        ge=1,
-        description="trim each stream to about this many entries on publish (XADD MAXLEN ~); "
-        "entries trimmed before they are acked are lost to slow groups",
-    )
-    streamTTL: DaprDuration | None = Field(
-        default=None,
-        gt=0,
-        description="trim entries older than this on publish (XADD MINID ~)",
-    )
     dialTimeout: DaprDuration = Field(default=5.0, gt=0, description="timeout to connect")
     readTimeout: DaprDuration = Field(
         default=3.0, gt=0, description="timeout waiting for a reply to a command"
@@ -81,9 +59,7 @@ class RedisSettings(BackendSettings):
         default=None,
         description="accepted for Dapr compatibility; redis-py uses readTimeout for writes too",
     )
-    poolSize: int | None = Field(
-        default=None, ge=1, description="most connections kept for publish, ack and claim"
-    )
+    poolSize: int | None = Field(default=None, ge=1, description="most connections kept open")
     redisType: Literal["node", "cluster"] = Field(
         default="node", description="only 'node' is supported (Redis Cluster is not)"
     )
@@ -113,7 +89,7 @@ class RedisSettings(BackendSettings):
         if "," in value:
             raise ValueError(
                 "one 'host:port' is supported; several hosts mean Redis Cluster or Sentinel, "
-                "which fnevents' pubsub.redis does not support"
+                f"which fnevents' {cls.component_type} does not support"
             )
         host, _, port = value.strip().rpartition(":")
         if host and not port.isdigit():
@@ -132,7 +108,7 @@ class RedisSettings(BackendSettings):
     def _unsupported_switch(cls, value: bool, info) -> bool:
         if value:
             raise ValueError(
-                f"'{info.field_name}: true' is not supported by fnevents' pubsub.redis"
+                f"'{info.field_name}: true' is not supported by fnevents' {cls.component_type}"
             )
         return value
 
@@ -142,7 +118,9 @@ class RedisSettings(BackendSettings):
     @classmethod
     def _unsupported_value(cls, value: str | None, info) -> str | None:
         if value:
-            raise ValueError(f"'{info.field_name}' is not supported by fnevents' pubsub.redis")
+            raise ValueError(
+                f"'{info.field_name}' is not supported by fnevents' {cls.component_type}"
+            )
         return value
 
     @property
@@ -180,3 +158,43 @@ class RedisSettings(BackendSettings):
             if self.insecureSkipTLSVerify:
                 options.update(ssl_cert_reqs="none", ssl_check_hostname=False)
         return options
+
+
+class RedisSettings(RedisConnection, BackendSettings):
+    """Metadata of a ``pubsub.redis`` component (Redis Streams)."""
+
+    component_type: ClassVar[str] = "pubsub.redis"
+
+    processingTimeout: DaprDuration = Field(
+        default=60.0,
+        ge=0,
+        description="how long an entry stays pending with a member before another member "
+        "may claim it ('0' disables redelivery of abandoned entries)",
+    )
+    redeliverInterval: DaprDuration = Field(
+        default=15.0,
+        ge=0,
+        description="how often each member looks for abandoned entries to claim ('0' disables it)",
+    )
+    queueDepth: int = Field(
+        default=100,
+        ge=1,
+        description="entries read per XREADGROUP and buffered per member ahead of the consumer",
+    )
+    concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="Dapr's handler workers; accepted, no effect: in fnevents the trigger's "
+        "in-flight limit bounds concurrent work",
+    )
+    maxLenApprox: int | None = Field(
+        default=None,
+        ge=1,
+        description="trim each stream to about this many entries on publish (XADD MAXLEN ~); "
+        "entries trimmed before they are acked are lost to slow groups",
+    )
+    streamTTL: DaprDuration | None = Field(
+        default=None,
+        gt=0,
+        description="trim entries older than this on publish (XADD MINID ~)",
+    )

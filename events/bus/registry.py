@@ -6,7 +6,9 @@ imports the Kafka client (and startup stays fast).
 
 from __future__ import annotations
 
+import difflib
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 from events.bus.contract import EventBus
 from events.errors import BackendNotAvailable, ManifestError
 from events.manifests.buses import BusPlan
+from events.manifests.loader import Loaded
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def settings_for(plan: BusPlan):
     try:
         return cls.Settings.model_validate(dict(plan.metadata))
     except ValidationError as exc:
-        raise _metadata_error(plan, exc) from None
+        raise metadata_error(exc, plan.backend, plan.component, plan.via) from None
 
 
 def create_bus(plan: BusPlan) -> EventBus:
@@ -66,16 +69,25 @@ def create_bus(plan: BusPlan) -> EventBus:
     return backend_class(plan)(settings_for(plan), pubsub_name=name)
 
 
-def _metadata_error(plan: BusPlan, exc: ValidationError) -> ManifestError:
+def metadata_error(
+    exc: ValidationError,
+    backend: str,
+    component: Loaded | None,
+    via: str,
+    known: Iterable[str] = (),
+) -> ManifestError:
+    """A component's settings error as a ManifestError naming the Component and the field;
+    an unknown name gets the closest of ``known`` as a suggestion."""
     error = exc.errors()[0]
     field = ".".join(str(p) for p in error["loc"]) or "?"
     if error["type"] == "extra_forbidden":
-        problem = f"unknown metadata '{field}' for {plan.backend}"
+        guess = difflib.get_close_matches(field, list(known), n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        problem = f"unknown metadata '{field}' for {backend}{hint}"
     elif error["type"] == "missing":
-        problem = f"metadata '{field}' is required for {plan.backend}"
+        problem = f"metadata '{field}' is required for {backend}"
     else:
         problem = f"metadata '{field}': {error['msg'].removeprefix('Value error, ')}"
-    where = f"Component {plan.component.name}" if plan.component is not None else plan.via
-    if plan.component is not None:
-        return plan.component.error(problem, "spec.metadata")
-    return ManifestError(f"{where}: {problem}")
+    if component is not None:
+        return component.error(problem, "spec.metadata")
+    return ManifestError(f"{via}: {problem}")

@@ -16,6 +16,7 @@ from events.manifests.buses import find_component
 from events.manifests.common import SinkSpec
 from events.manifests.extensions import FilterSpec
 from events.manifests.loader import Loaded
+from events.manifests.stores import check_condition_store
 from sources.registry import make_source
 from triggers.conditions import Condition
 from triggers.filters import compile_filter
@@ -143,6 +144,7 @@ def _check_trigger(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]
     spec = trigger.resource.spec
     if error := _check_bus_ref(trigger, spec.eventBus, "spec.eventBus", catalog):
         yield error
+    yield from check_condition_store(trigger, catalog)
     key = ("Trigger", trigger.namespace, trigger.name)
     for name, source_ref in spec.inputs.items():
         yield from _check_input(trigger, name, source_ref, catalog)

@@ -299,6 +299,11 @@ class TriggerSpec(Model):
         description="extension: deliver events with the same value of this attribute one at "
         "a time, in bus order; different values proceed in parallel",
     )
+    conditionStore: str | None = Field(
+        default=None,
+        description="extension: a Dapr state store Component (state.redis) that keeps "
+        "condition state, so it survives restarts and replicas share it",
+    )
 
     @field_validator("inputs")
     @classmethod

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from events.manifests.catalog import Catalog, topic_for
 from events.manifests.loader import Loaded
+from events.manifests.stores import describe_condition_state
 
 ORDER = ("Component", "Secret", "EventBus", "ClusterEventBus", "Function", "EventSource", "Trigger")
 
@@ -60,6 +61,7 @@ def _trigger(item: Loaded, catalog: Catalog) -> Iterator[str]:
     spec = item.resource.spec
     key = ("Trigger", item.namespace, item.name)
     yield f"bus {spec.eventBus}: {catalog.bus_plan(item.namespace, spec.eventBus).describe()}"
+    yield f"condition state: {describe_condition_state(item, catalog)}"
     for name, ref in spec.inputs.items():
         topic = topic_for(ref.namespace or item.namespace, ref.eventSource, ref.event)
         yield f"input {name} <- topic {topic}"
