@@ -181,6 +181,10 @@ class Runtime:
     async def _start_triggers(self) -> None:
         for item in self.selected("Trigger"):
             runner = self._build_trigger(item)
+            # a store that cannot be reached is said now and waited for, like a bus;
+            # one that refuses the credentials stops the start with that reason
+            label = f"trigger {runner.name}: condition store {runner.state.describe()}"
+            await keep_running(label, runner.state.check, self.console, only_retriable=True)
             await runner.start()
             self.triggers.append(runner)
             targets = ", ".join(_describe(s) for s in runner.subscribers)

@@ -19,7 +19,8 @@ runner nacks the message (it comes back with backoff) and reports the outage onc
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Awaitable
+from typing import Any, ClassVar
 
 from pydantic import Field
 from redis import exceptions as rx
@@ -76,8 +77,18 @@ class RedisState:
         self._script = self._client.register_script(MARK_SCRIPT)
 
     async def mark(self, input_name: str, now: float) -> dict[str, bool]:
+        return self._freshness(
+            await self._call(self._script(keys=[self.key], args=[input_name, self._expiry_ms]))
+        )
+
+    async def check(self) -> None:
+        """One PING, so a wrong address or password shows at start, not at the first event."""
+        await self._call(self._client.ping())
+
+    async def _call(self, request: Awaitable[Any]) -> Any:
+        """Await a Redis call, turning its failures into StateStoreError."""
         try:
-            reply = await self._script(keys=[self.key], args=[input_name, self._expiry_ms])
+            return await request
         except (rx.AuthenticationError, rx.AuthorizationError) as exc:
             raise StateStoreError(
                 f"Redis at {self.settings.address} refused the credentials: {exc}",
@@ -90,7 +101,6 @@ class RedisState:
             ) from exc
         except rx.RedisError as exc:
             raise StateStoreError(f"Redis refused the condition update: {exc}") from exc
-        return self._freshness(reply)
 
     def _freshness(self, reply: list) -> dict[str, bool]:
         server_now, flat = int(reply[0]), reply[1]

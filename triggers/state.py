@@ -31,6 +31,10 @@ class ConditionState(Protocol):
         cannot answer; then nothing can be assumed about whether the mark was kept."""
         ...
 
+    async def check(self) -> None:
+        """Raise ``StateStoreError`` if the store cannot be used (called once at start)."""
+        ...
+
     def describe(self) -> str: ...
 
     async def close(self) -> None: ...
@@ -53,6 +57,9 @@ class LocalState:
 
     async def mark(self, input_name: str, now: float) -> dict[str, bool]:
         return self.mark_now(input_name, now)
+
+    async def check(self) -> None:
+        return None
 
     def describe(self) -> str:
         return IN_PROCESS

@@ -4,6 +4,7 @@ resource, the field and the fix; ``--components`` replaces the store like a bus'
 from __future__ import annotations
 
 import pytest
+import redis
 
 from events.bus.memory import MemoryBus
 from events.cli import load_catalog, main
@@ -132,3 +133,22 @@ def test_components_flag_can_supply_a_missing_store(write) -> None:
     manifests = write(BUS, CRON_SOURCE, STORED_TRIGGER, name="app.yaml")
     override = write(store(), name="store.yaml")
     assert load_catalog([str(manifests)], [str(override)]).of_kind("Trigger")
+
+
+@pytest.mark.redis
+def test_run_stops_at_start_when_the_store_refuses_the_credentials(
+    write, redis_broker, capsys
+) -> None:
+    """The store is checked before the trigger reads anything: a wrong password is one
+    clear error at start, not a warning at the first event."""
+    admin = redis.Redis.from_url(f"redis://{redis_broker.address}")
+    admin.execute_command("ACL", "SETUSER", "cs-start", "on", ">right", "+@all", "~*")
+    try:
+        wrong = store(redisHost=redis_broker.address, redisUsername="cs-start", redisPassword="x")
+        path = write(BUS, CRON_SOURCE, STORED_TRIGGER, wrong)
+        assert main(["run", "-f", str(path), "--port", "0", "-q"]) == 1
+    finally:
+        admin.execute_command("ACL", "DELUSER", "cs-start")
+        admin.close()
+    err = capsys.readouterr().err
+    assert "error: Redis at" in err and "refused the credentials" in err

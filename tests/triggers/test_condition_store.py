@@ -241,6 +241,41 @@ async def test_an_unreachable_store_raises_a_specific_error() -> None:
     await state.close()
 
 
+async def test_check_at_start_passes_on_a_reachable_store_and_names_the_problem_else(
+    redis_broker,
+) -> None:
+    reachable = RedisState(RedisStateSettings(redisHost=redis_broker.address), "ns/t", 60, "c")
+    await reachable.check()
+    await reachable.close()
+    with servers.running(servers.redis()) as private:
+        gone = private.address
+    unreachable = RedisState(
+        RedisStateSettings(redisHost=gone, dialTimeout="500ms"), "ns/t", 60, "c"
+    )
+    with pytest.raises(StateStoreError, match=f"cannot reach Redis at {gone}") as caught:
+        await unreachable.check()
+    assert caught.value.retriable, "at start, the runtime waits for it like for a bus"
+    await unreachable.close()
+
+
+async def test_refused_credentials_are_final_at_start(redis_broker) -> None:
+    user = f"cs-{uuid.uuid4().hex[:8]}"
+    admin = Redis.from_url(f"redis://{redis_broker.address}")
+    await admin.execute_command("ACL", "SETUSER", user, "on", ">right-password", "+@all", "~*")
+    try:
+        settings = RedisStateSettings(
+            redisHost=redis_broker.address, redisUsername=user, redisPassword="wrong-password"
+        )
+        state = RedisState(settings, "ns/t", 60.0, "conditions")
+        with pytest.raises(StateStoreError, match="refused the credentials") as caught:
+            await state.check()
+        assert not caught.value.retriable, "retrying a wrong password cannot help"
+        await state.close()
+    finally:
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()
+
+
 async def test_store_down_redelivers_and_evaluates_once_back(memory_bus) -> None:
     broker = servers.redis()
     if broker.external:
