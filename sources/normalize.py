@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from events.bindings._data import sniff_data
 from events.cloudevent import CloudEvent, is_json_content_type, now_rfc3339
 from events.errors import FnEventsError, InvalidCloudEvent
 
@@ -99,11 +100,4 @@ def _detect(payload: bytes, content_type: str | None) -> tuple[Any, str]:
         if content_type.startswith("text/"):
             return payload.decode("utf-8", "replace"), content_type
         return bytes(payload), content_type
-    try:
-        return orjson.loads(payload), "application/json"
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return payload.decode("utf-8"), "text/plain"
-    except UnicodeDecodeError:
-        return bytes(payload), "application/octet-stream"
+    return sniff_data(payload)

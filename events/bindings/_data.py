@@ -119,6 +119,19 @@ def decode_data(body: bytes | None, content_type: str | None) -> Any:
     return bytes(body)
 
 
+def sniff_data(body: bytes) -> tuple[Any, str]:
+    """Data and content type of a payload that declares none: JSON if it parses, else
+    UTF-8 text, else bytes."""
+    try:
+        return orjson.loads(body), "application/json"
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return bytes(body).decode("utf-8"), "text/plain"
+    except UnicodeDecodeError:
+        return bytes(body), "application/octet-stream"
+
+
 def canonical_string(value: ExtensionValue) -> str:
     """An attribute value's canonical string form (CloudEvents type system)."""
     if isinstance(value, bool):  # before int: bool is an int subclass

@@ -22,8 +22,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from events.bindings import _data
 from events.bindings.http import from_http, is_cloudevent
 from events.cloudevent import CloudEvent, now_rfc3339
@@ -59,11 +57,4 @@ def _payload(body: bytes, content_type: str | None) -> tuple[Any, str | None]:
         return None, None
     if content_type:
         return _data.decode_data(body, content_type), content_type
-    try:
-        return orjson.loads(body), "application/json"
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return body.decode("utf-8"), "text/plain; charset=utf-8"
-    except UnicodeDecodeError:
-        return bytes(body), "application/octet-stream"
+    return _data.sniff_data(body)
