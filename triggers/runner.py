@@ -40,6 +40,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 from events.bus.consumer import Consumer
 from events.bus.contract import Message
@@ -73,9 +74,6 @@ class TriggerRunner:
         self.subscribers = list(subscribers)
         for subscriber in self.subscribers:
             subscriber.bind(ctx.metrics)
-            if subscriber.filter is not None:
-                where = f"subscribers[{subscriber.index}]"
-                subscriber.filter.bind(name, where, ctx.metrics, self._warn)
         self.window = window
         self.group = group
         self.ctx = ctx
@@ -92,8 +90,14 @@ class TriggerRunner:
         )
         self._consumers: list[tuple[str, Consumer]] = []
         self.input_filters = dict(input_filters or {})
-        for input_name, input_filter in self.input_filters.items():
-            input_filter.bind(name, f"inputs.{input_name}", ctx.metrics, self._warn)
+        #: each filter's place, and the bound counter of the events it drops
+        self._dropped: dict[str | int, Any] = {}
+        places = [(n, f"inputs.{n}", f) for n, f in self.input_filters.items()]
+        places += [(s.index, f"subscribers[{s.index}]", s.filter) for s in self.subscribers]
+        for key, where, event_filter in places:
+            if event_filter is not None:
+                event_filter.bind(name, where, ctx.metrics, self._warn)
+                self._dropped[key] = ctx.metrics.filtered.labels(name, where)
         self.order_by = order_by
         self._tails: dict[str, asyncio.Future[None]] = {}
 
@@ -124,7 +128,7 @@ class TriggerRunner:
         event = message.event
         input_filter = self.input_filters.get(input_name)
         if input_filter is not None and not input_filter.matches(event):
-            self.ctx.metrics.filtered.labels(self.name, f"inputs.{input_name}").inc()
+            self._dropped[input_name].inc()
             return
         local = self._local
         if local is not None:
@@ -195,7 +199,7 @@ class TriggerRunner:
         assert subscriber.filter is not None
         if subscriber.filter.matches(event):
             return True
-        self.ctx.metrics.filtered.labels(self.name, f"subscribers[{subscriber.index}]").inc()
+        self._dropped[subscriber.index].inc()
         return False
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
