@@ -20,9 +20,9 @@ import orjson
 from aiohttp import web
 
 from bench.report import Table, progress
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.observability.console import Console
 from tests.brokers.servers import free_port, wait_until_listening
 from tests.manifests import documents
 

@@ -40,9 +40,9 @@ import nats
 
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
+from events.brokers.jetstream.bus import JetStreamBus
+from events.brokers.jetstream.settings import JetStreamSettings
 from events.bus import envelope
-from events.bus.jetstream import JetStreamBus
-from events.bus.jetstream_settings import JetStreamSettings
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
 

@@ -46,9 +46,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
+from events.brokers.kafka.bus import KafkaBus, KafkaSettings, consumer_options, producer_options
+from events.brokers.kafka.message import decode_record
 from events.bus import envelope
-from events.bus.kafka import KafkaBus, KafkaSettings, consumer_options, producer_options
-from events.bus.kafka_message import decode_record
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
 

@@ -46,8 +46,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
+from events.brokers.mqtt.bus import MqttBus, MqttSettings
 from events.bus import envelope
-from events.bus.mqtt import MqttBus, MqttSettings
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
 

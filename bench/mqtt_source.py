@@ -48,9 +48,9 @@ from paho.mqtt.properties import Properties
 
 from bench.mqtt_bus import mosquitto
 from bench.report import Table, progress
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.observability.console import Console
 from sources import mqtt as mqtt_source
 from tests.brokers import servers
 from tests.manifests import documents

@@ -30,14 +30,14 @@ import time
 import orjson
 
 from bench.report import Table, percentile, progress
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DEFAULT_DELIVERY
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext, Subscriber
 
 IN, OUT = "bench.in", "bench.out"

@@ -41,8 +41,8 @@ from redis.asyncio import Redis
 
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
+from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
-from events.bus.redis import RedisBus, RedisSettings
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
 

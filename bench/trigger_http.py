@@ -43,15 +43,15 @@ from aiohttp import web
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
 from events.bindings.http import to_binary
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DEFAULT_DELIVERY
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from tests.brokers.servers import free_port, wait_until_listening
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext, Subscriber
 
 IN = "bench.in"

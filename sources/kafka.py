@@ -40,7 +40,7 @@ that cannot become an event goes to the EventSource's dead letter with the
 reason and its value, and is committed past; it never stops its partition.
 
 The group member, its reading, backpressure, rebalancing and committing are the
-``pubsub.kafka`` bus's own (:func:`events.bus.kafka.join_group`), used here with
+``pubsub.kafka`` bus's own (:func:`events.brokers.kafka.bus.join_group`), used here with
 the source's normalization instead of the bus's wire format.
 
 Failures: a broker that cannot be reached, or a group that is lost, ends ``run``
@@ -59,10 +59,10 @@ from typing import Any, ClassVar
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
-from events.bus.kafka import join_group
-from events.bus.kafka_message import KafkaMessage
-from events.bus.kafka_settings import KafkaSettings, broker_list
-from events.bus.kafka_subscription import KafkaSubscription
+from events.brokers.kafka.bus import join_group
+from events.brokers.kafka.member import KafkaSubscription
+from events.brokers.kafka.message import KafkaMessage
+from events.brokers.kafka.settings import KafkaSettings, broker_list
 from events.cloudevent import CloudEvent
 from events.errors import BusError, FnEventsError
 from sources.contract import Outlet, Source, SourceIdentity

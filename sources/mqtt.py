@@ -31,7 +31,7 @@ Settings (OpenFunction's names, plus fnevents extensions):
 
 Delivery: QoS 1 with manual acks. A message is PUBACKed only after
 ``outlet.emit`` (or ``outlet.reject``) returned, in arrival order, with up to
-``WORKERS`` messages handled at once (see :mod:`sources.mqtt_window`). Decoding
+``WORKERS`` messages handled at once (see :mod:`events.brokers.mqtt.acks`). Decoding
 follows the normalization rules (see :mod:`sources.mqtt_decode`); a payload
 that cannot become an event goes to the dead letter, and the source goes on.
 
@@ -59,12 +59,12 @@ from typing import Any, ClassVar
 import paho.mqtt.client as paho
 from pydantic import ValidationError
 
-from events.bus.mqtt_connection import Connection
-from events.bus.mqtt_settings import Endpoint, MqttSettings, parse_url, redacted
+from events.brokers.mqtt.acks import InOrderAcks
+from events.brokers.mqtt.client import Connection
+from events.brokers.mqtt.settings import Endpoint, MqttSettings, parse_url, redacted
 from events.errors import BusError, ManifestError
 from sources.contract import Outlet, Source, SourceIdentity
 from sources.mqtt_decode import message_id, to_event
-from sources.mqtt_window import InOrderAcks
 from sources.normalize import Rejected
 
 #: Messages handled (decoded and emitted) at once; acks still go out in arrival order.

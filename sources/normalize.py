@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from events.bindings._data import sniff_data
+from events.bindings.data import sniff_data
 from events.cloudevent import CloudEvent, is_json_content_type, now_rfc3339
 from events.errors import FnEventsError, InvalidCloudEvent
 

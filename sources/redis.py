@@ -22,7 +22,7 @@ with one of two extensions (exactly one per event):
   outage, may see them out of order.
 
 The consumer-group member, its reads, claims and batched acks are the ``pubsub.redis``
-bus's own (``events.bus.redis_subscription``), used here on raw entries.
+bus's own (``events.brokers.redis.member``), used here on raw entries.
 
 ``channel: news`` -- Redis Pub/Sub, ``SUBSCRIBE``, or ``PSUBSCRIBE`` when the name has
 glob characters (``*``, ``?``, ``[``). **At most once**, because Redis Pub/Sub is:
@@ -56,10 +56,10 @@ from pydantic import ValidationError
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
-from events.bus.redis import RedisBus
-from events.bus.redis_settings import RedisSettings
-from events.bus.redis_streams import UNREACHABLE, Entry, bounded
-from events.bus.redis_subscription import RedisSubscription
+from events.brokers.redis.bus import RedisBus
+from events.brokers.redis.member import RedisSubscription
+from events.brokers.redis.message import UNREACHABLE, Entry, bounded
+from events.brokers.redis.settings import RedisSettings
 from events.errors import BusError, FnEventsError
 from sources.contract import Outlet, Source, SourceIdentity
 from sources.normalize import Rejected, content_id

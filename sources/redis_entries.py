@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from events.bindings import _data
+from events.bindings import data as _data
 from events.bus import envelope
 from events.cloudevent import CloudEvent
 from sources.normalize import Origin, Rejected, content_id, passthrough, wrap

@@ -49,10 +49,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from events.bindings._data import canonical_string
+from events.bindings.data import canonical_string
 from events.cloudevent import CloudEvent
 from events.manifests.extensions import FilterSpec
-from events.metrics import Metrics
+from events.observability.metrics import Metrics
 from triggers.celfilter import CelClause
 
 Warn = Callable[[str], None]

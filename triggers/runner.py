@@ -29,7 +29,7 @@ counted and logged under the trigger's name and the filter's place.
 Condition state (when each input last had an event) is a ``triggers.state``
 object. By default it lives in this process (it starts empty on restart and is
 not shared between replicas, as in OpenFunction) and is read without an await.
-With a condition store (``triggers.redis_state``) every replica shares it and it
+With a condition store (``events.brokers.redis.state``) every replica shares it and it
 survives restarts; when the store cannot answer, the event is not evaluated: the
 message is nacked and comes back with backoff, and the outage is reported once.
 """
@@ -45,9 +45,9 @@ from typing import Any
 from events.bus.consumer import Consumer
 from events.bus.contract import Message
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS
+from events.bus.retry import Outage
 from events.cloudevent import CloudEvent
 from events.errors import StateStoreError
-from events.retry import Outage
 from triggers.filters import EventFilter
 from triggers.state import ConditionState, LocalState
 from triggers.subscriber import DeliveryContext, Subscriber

@@ -8,7 +8,7 @@ old). :class:`ConditionState` is that contract; the runner awaits ``mark``.
   monotonic clock: it starts empty after a restart and replicas do not share it,
   as in OpenFunction. Its ``mark_now`` is synchronous, so the runner's hot path
   pays no await for it.
-- ``triggers.redis_state.RedisState`` (a Trigger's ``conditionStore``) keeps them
+- ``events.brokers.redis.state.RedisState`` (a Trigger's ``conditionStore``) keeps them
   in Redis, timed by the Redis server's clock: they survive restarts and every
   replica of the trigger sees the same state.
 """

@@ -40,14 +40,14 @@ from typing import Any
 
 from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery import policy
+from events.delivery.sinks import BODY_EXCERPT, SinkClient, SinkReply
 from events.errors import DeliveryError
 from events.manifests.extensions import DeliverySpec
-from events.metrics import Metrics
-from triggers import policy
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from triggers.conditions import Condition
 from triggers.filters import EventFilter
-from triggers.sinks import BODY_EXCERPT, SinkClient, SinkReply
 
 
 @dataclass

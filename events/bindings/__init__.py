@@ -5,7 +5,7 @@
 * :mod:`events.bindings.kafka` - Kafka binary and structured modes, :class:`KafkaRecord`
 * :mod:`events.bindings.mqtt` - MQTT 5 binary mode and MQTT 3.1.1 structured mode
 * :mod:`events.bindings.sdk` - conversion to and from the official ``cloudevents`` SDK
-* :mod:`events.bindings._data` - payload and header-string rules the binary modes share
+* :mod:`events.bindings.data` - payload and header-string rules the binary modes share
 
 Submodules are not imported here, so using one codec does not load the others
 (nor the SDK). Every decoding failure raises

@@ -7,7 +7,7 @@ Binary mode: every attribute but ``datacontenttype`` is a ``ce-<name>`` header
 holding the canonical string, percent-encoded per section 3.1.3.2 of the binding
 (space, ``"``, ``%`` and anything outside printable ASCII U+0021-U+007E, as
 upper-case ``%XY`` of the UTF-8 bytes); ``Content-Type`` is ``datacontenttype``;
-the body is the data (see :mod:`events.bindings._data`). Typed extensions
+the body is the data (see :mod:`events.bindings.data`). Typed extensions
 therefore read back as strings.
 
 Mode detection on receipt (section 3): a ``Content-Type`` starting with
@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote_to_bytes
 
-from events.bindings import _data
+from events.bindings import data as _data
 from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
 from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
 from events.errors import InvalidCloudEvent

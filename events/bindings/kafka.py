@@ -5,7 +5,7 @@ Pure functions over a :class:`KafkaRecord`; no Kafka client is imported.
 Binary mode: every attribute but ``datacontenttype`` is a ``ce_<name>`` header
 holding its canonical string as UTF-8 (no percent-encoding: Kafka headers are
 bytes); the ``content-type`` header is ``datacontenttype``; the value is the data
-(see :mod:`events.bindings._data`), and an event without data has no value at
+(see :mod:`events.bindings.data`), and an event without data has no value at
 all, which a compacted topic treats as a tombstone (binding 3.2.2).
 
 Structured mode: the JSON event format as the value, with ``content-type:
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from events.bindings import _data
+from events.bindings import data as _data
 from events.bindings.structured import from_json, to_json
 from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent

@@ -5,7 +5,7 @@ Pure functions over payload and properties; paho (or any client) is not imported
 MQTT 5 binary mode: the Content Type property is ``datacontenttype``; every other
 attribute is a User Property named by the attribute itself, *unprefixed*
 (binding 3.1.3.1), holding its canonical string; the payload is the data (see
-:mod:`events.bindings._data`). On receipt, User Properties whose names cannot be
+:mod:`events.bindings.data`). On receipt, User Properties whose names cannot be
 attribute names (``[a-z0-9]+``) are left to the application and ignored, and a
 ``datacontenttype`` User Property is used when the Content Type is absent.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from events.bindings import _data
+from events.bindings import data as _data
 from events.bindings.structured import from_json, to_json
 from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent

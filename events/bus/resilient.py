@@ -17,9 +17,9 @@ import asyncio
 from collections.abc import Callable
 
 from events.bus.contract import EventBus, Message, Subscription
+from events.bus.retry import backoff_delays
 from events.cloudevent import CloudEvent
 from events.errors import BusError
-from events.retry import backoff_delays
 
 Report = Callable[[str], None]
 

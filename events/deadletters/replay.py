@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from events.bus.contract import EventBus, Message, Subscription
+from events.bus.letters import Destination, Letter
 from events.cloudevent import CloudEvent
-from events.deadletters.letters import Destination, Letter
 from events.deadletters.stores import REPLAY_GROUP, LetterStore
+from events.delivery import policy
+from events.delivery.sinks import SinkClient
 from events.errors import BusError, DeliveryError
 from events.manifests.extensions import DeliverySpec
-from triggers import policy
-from triggers.sinks import SinkClient
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,19 @@ import abc
 import importlib
 from typing import Any, ClassVar
 
+from events.app.plans import BusPlan
+from events.brokers.registry import settings_for
 from events.bus.contract import EventBus, Message
-from events.bus.registry import settings_for
+from events.bus.letters import Letter
 from events.deadletters import REPLAY_GROUP
 from events.deadletters.errors import DeadLettersUnavailable
-from events.deadletters.letters import Letter
-from events.manifests.buses import BusPlan
 
 __all__ = ["REPLAY_GROUP", "LetterStore", "open_store"]
 
 _STORES = {
-    "pubsub.redis": "events.deadletters.redis_store:RedisLetters",
-    "pubsub.kafka": "events.deadletters.kafka_store:KafkaLetters",
-    "pubsub.jetstream": "events.deadletters.jetstream_store:JetStreamLetters",
+    "pubsub.redis": "events.brokers.redis.letters:RedisLetters",
+    "pubsub.kafka": "events.brokers.kafka.letters:KafkaLetters",
+    "pubsub.jetstream": "events.brokers.jetstream.letters:JetStreamLetters",
 }
 _INSTEAD = (
     "keep dead letters where another process can read them: run the bus on Redis, "

@@ -24,7 +24,7 @@ Modules:
 - :mod:`events.functions.http` and :mod:`events.functions.request`: the sync host;
 - :mod:`events.functions.topic`: the async host;
 - :mod:`events.functions.context`: what a function gets to send outputs;
-- :mod:`events.functions.outputs` and :mod:`events.functions.kafka_binding`: where
+- :mod:`events.functions.outputs` and :mod:`events.brokers.kafka.binding`: where
   outputs go;
 - :mod:`events.functions.address`: how other processes reach a sync function.
 """

@@ -18,7 +18,7 @@ from events.manifests.common import SinkSpec
 from events.manifests.loader import Loaded
 
 if TYPE_CHECKING:
-    from events.manifests.catalog import Catalog
+    from events.app.catalog import Catalog
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 

@@ -2,7 +2,7 @@
 
 - ``{topic, eventBus}``: publish on the bus (retried until the bus accepts it);
 - ``{component, topic?}``: a Dapr output binding Component; ``bindings.kafka``
-  is the type supported (see :mod:`events.functions.kafka_binding`).
+  is the type supported (see :mod:`events.brokers.kafka.binding`).
 
 :class:`Outputs` builds the senders for the functions of one process and owns
 one producer per binding Component, shared by every function that names it and
@@ -15,22 +15,22 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from events.app.plans import find_component
+from events.app.secrets import resolve_component_metadata
+from events.brokers.kafka.binding_settings import BINDING_TYPE, binding_settings
 from events.bus.contract import EventBus
 from events.bus.resilient import publish_until_accepted
+from events.bus.retry import keep_running
 from events.cloudevent import CloudEvent
-from events.console import Console
 from events.errors import ManifestError
 from events.functions.context import Send
-from events.functions.kafka_binding_settings import BINDING_TYPE, binding_settings
-from events.manifests.buses import find_component
 from events.manifests.function import OutputRef
 from events.manifests.loader import Loaded
-from events.manifests.secrets import resolve_component_metadata
-from events.retry import keep_running
+from events.observability.console import Console
 
 if TYPE_CHECKING:
-    from events.functions.kafka_binding import KafkaBinding
-    from events.manifests.catalog import Catalog
+    from events.app.catalog import Catalog
+    from events.brokers.kafka.binding import KafkaBinding
 
 BINDING_TYPES = (BINDING_TYPE,)
 
@@ -103,7 +103,7 @@ class Outputs:
         assert component is not None, "checked when the manifests loaded"
         key = (component.namespace, component.name)
         if key not in self._bindings:
-            from events.functions.kafka_binding import KafkaBinding  # imports the Kafka client
+            from events.brokers.kafka.binding import KafkaBinding  # imports the Kafka client
 
             metadata = resolve_component_metadata(component, self._catalog)
             binding = KafkaBinding(component.name, binding_settings(component, metadata))

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from events.bindings import _data
+from events.bindings import data as _data
 from events.bindings.http import from_http, is_cloudevent
 from events.cloudevent import CloudEvent, now_rfc3339
 

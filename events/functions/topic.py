@@ -13,8 +13,8 @@ import asyncio
 
 from events.bus.consumer import Consumer
 from events.bus.contract import EventBus, Message
-from events.console import Console
 from events.functions.loader import Invoker
+from events.observability.console import Console
 
 
 class TopicFunction:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus
-from events.bus.registry import BACKENDS as REGISTRY
 from tests.bus.capabilities import require_broker
 
 

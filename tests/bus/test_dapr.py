@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from events.bus.dapr import BulkPublishError, DaprSettings, DaprSidecarBus
-from events.bus.dapr_connection import CONFIG_VARIABLES
+from events.app.plans import BusPlan
+from events.brokers.dapr.bus import BulkPublishError, DaprSettings, DaprSidecarBus
+from events.brokers.dapr.client import CONFIG_VARIABLES
+from events.brokers.registry import create_bus, settings_for
 from events.bus.envelope import UNDECODABLE_TYPE
-from events.bus.registry import create_bus, settings_for
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
-from events.manifests.buses import BusPlan
 from tests.brokers.servers import free_port
 from tests.dapr_sidecar import RunningSidecar, running
 

@@ -15,17 +15,17 @@ import nats
 import orjson
 import pytest
 
-from events.bus import jetstream_link
+from events.app.cli import load_catalog
+from events.app.plans import BusPlan, plan_bus
+from events.brokers.jetstream import client as jetstream_link
+from events.brokers.jetstream.bus import JetStreamBus
+from events.brokers.jetstream.settings import JetStreamSettings
+from events.brokers.jetstream.streams import safe_name
+from events.brokers.registry import settings_for
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
-from events.bus.jetstream import JetStreamBus
-from events.bus.jetstream_settings import JetStreamSettings
-from events.bus.jetstream_streams import safe_name
-from events.bus.registry import settings_for
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
-from events.cli import load_catalog
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
-from events.manifests.buses import BusPlan, plan_bus
 from tests.brokers import servers
 from tests.subscriptions import nothing_within
 

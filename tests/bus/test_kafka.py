@@ -15,16 +15,16 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from events.app.plans import BusPlan
 from events.bindings.kafka import to_binary
+from events.brokers.kafka.bus import KafkaBus, KafkaSettings, group_id
+from events.brokers.kafka.offsets import PartitionOffsets
+from events.brokers.kafka.settings import client_options
+from events.brokers.registry import settings_for
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
-from events.bus.kafka import KafkaBus, KafkaSettings, group_id
-from events.bus.kafka_offsets import PartitionOffsets
-from events.bus.kafka_settings import client_options
-from events.bus.registry import settings_for
 from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
-from events.manifests.buses import BusPlan
 from tests.brokers import servers
 from tests.subscriptions import nothing_within
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
 
 pytestmark = pytest.mark.memory

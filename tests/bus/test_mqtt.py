@@ -18,13 +18,13 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from events.app.plans import BusPlan
+from events.brokers.mqtt.bus import MAX_CLIENT_ID, MqttBus, MqttSettings, member_client_id
+from events.brokers.registry import settings_for
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
-from events.bus.mqtt import MAX_CLIENT_ID, MqttBus, MqttSettings, member_client_id
-from events.bus.registry import settings_for
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
-from events.manifests.buses import BusPlan
 from tests.brokers import servers
 from tests.bus.capabilities import require_broker
 

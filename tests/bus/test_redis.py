@@ -12,13 +12,13 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from events.app.plans import BusPlan
+from events.brokers.redis.bus import RedisBus, RedisSettings
+from events.brokers.registry import settings_for
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
-from events.bus.redis import RedisBus, RedisSettings
-from events.bus.registry import settings_for
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
-from events.manifests.buses import BusPlan
 from tests.brokers import servers
 
 pytestmark = pytest.mark.redis

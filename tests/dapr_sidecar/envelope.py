@@ -39,7 +39,7 @@ import dapr.proto.runtime.v1 as api
 import orjson
 
 from events.bindings.structured import from_json, to_dict
-from events.bus.dapr_codec import CLOUDEVENT_CONTENT_TYPE, is_text_content_type
+from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, is_text_content_type
 from events.cloudevent import CloudEvent
 
 DAPR_EVENT_TYPE = "com.dapr.event.sent"

@@ -24,8 +24,8 @@ import grpc
 from aiohttp import web
 from dapr.proto.runtime.v1.dapr_pb2_grpc import add_DaprServicer_to_server
 
+from events.brokers.memory.bus import MemoryBus
 from events.bus.contract import EventBus
-from events.bus.memory import MemoryBus
 from tests.dapr_sidecar.servicer import DEFAULT_IN_FLIGHT, DaprDouble
 
 READY_TIMEOUT = 20.0

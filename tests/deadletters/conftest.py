@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
+from events.app.cli import main
+from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus
-from events.bus.registry import BACKENDS as REGISTRY
-from events.cli import main
 from events.cloudevent import CloudEvent
 from events.errors import DeliveryError
 from tests.bus.conftest import BACKENDS

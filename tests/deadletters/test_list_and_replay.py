@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from events.deadletters.letters import ERROR_ATTRIBUTES
+from events.bus.letters import ERROR_ATTRIBUTES
 from tests.deadletters.conftest import letter
 from tests.sink import Reply
 

@@ -26,12 +26,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from events.bus.redis import RedisBus, RedisSettings
+from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.cloudevent import CloudEvent
 from tests.manifests import documents
 
 ROOT = Path(__file__).resolve().parents[2]
-FNEVENTS = [sys.executable, "-m", "events.cli"]
+FNEVENTS = [sys.executable, "-m", "events.app.cli"]
 
 
 def _environment(env: dict[str, str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from events.deadletters.letters import ERROR_ATTRIBUTES
+from events.bus.letters import ERROR_ATTRIBUTES
 from tests.e2e import processes
 from tests.sink import RecordingSink, Reply
 

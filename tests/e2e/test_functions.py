@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from events.cli import load_catalog
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
-from events.console import Console
-from events.runtime import Runtime
+from events.observability.console import Console
 from tests.brokers.servers import free_port
 from tests.e2e import processes
 from tests.e2e.processes import ROOT, piped, read_until

@@ -31,10 +31,10 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from events.bus.redis import RedisBus, RedisSettings
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.brokers.redis.bus import RedisBus, RedisSettings
+from events.observability.console import Console
 from tests.brokers import servers
 from tests.bus.test_mqtt import persistent_mosquitto
 from tests.e2e import processes

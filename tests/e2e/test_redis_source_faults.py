@@ -14,10 +14,10 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from events.bus.redis import RedisBus, RedisSettings
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.brokers.redis.bus import RedisBus, RedisSettings
+from events.observability.console import Console
 from tests.brokers import servers
 from tests.bus.test_redis import persistent_redis
 from tests.e2e import processes

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.observability.console import Console
 from tests.sink import RecordingSink, Reply
 
 MANIFESTS = """

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from events.cli import load_catalog
+from events.app.catalog import topic_for
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
-from events.console import Console
-from events.manifests.catalog import topic_for
-from events.runtime import Runtime
+from events.observability.console import Console
 from tests.bus.capabilities import require_broker
 from tests.e2e import processes
 from tests.e2e.processes import ROOT, piped, read_until

@@ -11,9 +11,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.observability.console import Console
 
 READ_TIMEOUT = 15.0
 

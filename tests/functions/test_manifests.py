@@ -6,12 +6,12 @@ import io
 
 import pytest
 
-from events.cli import load_catalog, main
-from events.console import Console
+from events.app.cli import load_catalog, main
+from events.app.roles import RoleError, Roles
+from events.app.runtime import Runtime
 from events.errors import ManifestErrors
 from events.functions.address import FunctionAddressError
-from events.roles import RoleError, Roles
-from events.runtime import Runtime
+from events.observability.console import Console
 from tests.functions import harness
 from tests.functions.harness import kafka_binding
 from tests.manifests.documents import BUS, CRON_SOURCE

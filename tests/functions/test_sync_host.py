@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
+from events.app.runtime import Runtime
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
-from events.runtime import Runtime
 from tests.functions.harness import function, start, write_app
 from tests.manifests.documents import BUS
 

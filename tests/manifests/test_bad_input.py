@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from events.cli import load_catalog, main
+from events.app.cli import load_catalog, main
 from events.errors import ManifestErrors
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import redis
 
-from events.bus.memory import MemoryBus
-from events.cli import load_catalog, main
-from events.console import Console
+from events.app.catalog import Catalog
+from events.app.cli import load_catalog, main
+from events.app.runtime import Runtime
+from events.brokers.memory.bus import MemoryBus
+from events.brokers.redis.state import RedisState
 from events.errors import ManifestErrors
-from events.manifests.catalog import Catalog
-from events.runtime import Runtime
+from events.observability.console import Console
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
-from triggers.redis_state import RedisState
 from triggers.runner import TriggerRunner
 from triggers.state import LocalState
 

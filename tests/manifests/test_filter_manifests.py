@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from events.cli import load_catalog, main
+from events.app.cli import load_catalog, main
+from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
-from events.console import Console
 from events.errors import ManifestErrors
-from events.runtime import Runtime
+from events.observability.console import Console
 from tests.manifests import documents
 from tests.manifests.documents import BUS, CRON_SOURCE
 from tests.sink import RecordingSink

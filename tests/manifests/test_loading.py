@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from events.cli import load_catalog, main
+from events.app.catalog import topic_for
+from events.app.cli import load_catalog, main
 from events.errors import ManifestErrors
-from events.manifests.catalog import topic_for
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openfunction"

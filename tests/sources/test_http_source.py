@@ -12,9 +12,9 @@ import pytest
 from cloudevents.core.bindings import http as sdk_http
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from events.cli import load_catalog
-from events.console import Console
-from events.runtime import Runtime
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
+from events.observability.console import Console
 from tests.brokers.servers import free_port, wait_until_listening
 from tests.manifests import documents
 

@@ -16,13 +16,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from events.app.cli import load_catalog, main
+from events.app.runtime import Runtime
 from events.bindings.kafka import to_binary
 from events.bindings.structured import from_json
-from events.bus.kafka_settings import client_options
-from events.cli import load_catalog, main
+from events.brokers.kafka.settings import client_options
 from events.cloudevent import CloudEvent
-from events.console import Console
-from events.runtime import Runtime
+from events.observability.console import Console
 from sources import kafka as kafka_source
 from sources.contract import SourceIdentity
 from tests.brokers.servers import free_port

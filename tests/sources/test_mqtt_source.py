@@ -21,17 +21,17 @@ from pathlib import Path
 import orjson
 import pytest
 
+from events.app.cli import load_catalog
+from events.app.runtime import Runtime
 from events.bindings.structured import from_json
-from events.cli import load_catalog
+from events.brokers.mqtt.acks import InOrderAcks
 from events.cloudevent import CloudEvent
-from events.console import Console
 from events.errors import BusError, ManifestError
 from events.manifests.openfunction import MQTTSpec
-from events.runtime import Runtime
+from events.observability.console import Console
 from sources.contract import Outlet, SourceIdentity
 from sources.mqtt import MqttSource, client_id
 from sources.mqtt_decode import message_id
-from sources.mqtt_window import InOrderAcks
 from tests.brokers import servers
 
 pytestmark = [

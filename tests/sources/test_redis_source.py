@@ -12,10 +12,10 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from events.app.cli import load_catalog, main
+from events.app.runtime import Runtime
 from events.bindings.structured import from_json
-from events.cli import load_catalog, main
-from events.console import Console
-from events.runtime import Runtime
+from events.observability.console import Console
 from sources.normalize import content_id
 from tests.brokers.servers import free_port, package_binary
 from tests.manifests.documents import EMBEDDED_BUS

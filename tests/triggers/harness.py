@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.bus.contract import EventBus
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DeliverySpec
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext, Subscriber
 
 FAST = DeliverySpec(retry=3, backoffPolicy="linear", backoffDelay=0.01, timeout=2)

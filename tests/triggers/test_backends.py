@@ -21,15 +21,15 @@ import pytest
 
 from events.bus.contract import EventBus, Subscription
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DeliverySpec
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from tests.bus.capabilities import require_broker
 from tests.bus.conftest import BACKENDS, dapr_sidecar, make_bus  # noqa: F401 - a fixture
 from tests.sink import RecordingSink, Reply
 from tests.subscriptions import nothing_within
 from tests.triggers.harness import OwnedTrigger, subscriber
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
 
 POLICY = DeliverySpec(retry=2, backoffPolicy="linear", backoffDelay=0.01, timeout=2)

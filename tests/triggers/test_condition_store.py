@@ -15,19 +15,19 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from events.brokers.memory.bus import MemoryBus
+from events.brokers.redis.bus import RedisBus, RedisSettings
+from events.brokers.redis.state import EXPIRY_MARGIN_MS, RedisState, RedisStateSettings, state_key
 from events.bus.contract import EventBus, Subscription
-from events.bus.memory import MemoryBus
-from events.bus.redis import RedisBus, RedisSettings
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.errors import StateStoreError
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from tests.brokers import servers
 from tests.subscriptions import nothing_within
 from tests.triggers.harness import FAST, OwnedTrigger
 from triggers.conditions import Condition
-from triggers.redis_state import EXPIRY_MARGIN_MS, RedisState, RedisStateSettings, state_key
-from triggers.sinks import SinkClient
 from triggers.state import LocalState
 from triggers.subscriber import DeliveryContext, Subscriber
 

@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
 from events.errors import ExpressionError
 from events.manifests.openfunction import TriggerSpec

@@ -7,14 +7,14 @@ import base64
 import email.utils
 import time
 
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
+from events.delivery.policy import MAX_RETRY_AFTER, wait_before
+from events.delivery.sinks import parse_retry_after
 from events.errors import DeliveryError
 from events.manifests.extensions import DeliverySpec
 from tests.sink import RecordingSink, Reply
 from tests.triggers.harness import runner, subscriber
-from triggers.policy import MAX_RETRY_AFTER, wait_before
-from triggers.sinks import parse_retry_after
 
 
 def tick(n: int = 1) -> CloudEvent:

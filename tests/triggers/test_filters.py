@@ -7,18 +7,18 @@ import time
 
 import pytest
 
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.sinks import SinkClient
 from events.errors import ExpressionError
 from events.manifests.extensions import FilterSpec
-from events.metrics import Metrics
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from tests.sink import RecordingSink
 from tests.triggers.harness import OwnedTrigger, subscriber
 from triggers import celcore
 from triggers.celfilter import FUNCTIONS, CelClause
 from triggers.filters import CompiledFilter, ErrorLog, compile_filter
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
 
 TELEMETRY = "com.example.telemetry"

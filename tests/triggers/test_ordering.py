@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from events.bindings.http import from_http
+from events.brokers.memory.bus import MemoryBus
 from events.bus.contract import EventBus
-from events.bus.memory import MemoryBus
 from events.cloudevent import CloudEvent
 from tests.bus.conftest import make_bus
 from tests.sink import serve

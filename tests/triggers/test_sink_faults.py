@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from events.brokers.memory.bus import MemoryBus
+from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus, Message, Subscription
-from events.bus.memory import MemoryBus
-from events.bus.registry import BACKENDS as REGISTRY
 from events.cloudevent import CloudEvent
 from events.manifests.extensions import DeliverySpec
 from tests.brokers.servers import free_port

@@ -7,17 +7,17 @@ import io
 
 import pytest
 
-from events.bus.memory import MemoryBus
+from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
-from events.console import Console
+from events.delivery.outlets import OutletPlan, build_outlet
+from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DeliverySpec
-from events.metrics import Metrics
-from events.outlets import OutletPlan, build_outlet
+from events.observability.console import Console
+from events.observability.metrics import Metrics
 from sources.contract import SourceIdentity
 from tests.sink import RecordingSink, Reply
 from tests.subscriptions import nothing_within
 from tests.triggers.harness import FAST, OwnedTrigger, runner, subscriber
-from triggers.sinks import SinkClient
 from triggers.subscriber import DeliveryContext
 
 TIME = "2026-01-02T03:04:05Z"

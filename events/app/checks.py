@@ -1,0 +1,217 @@
+"""Cross-reference checks over a whole catalog, run once when manifests load.
+
+Each check returns ManifestErrors (never raises), so one pass reports every
+problem. Things that are valid but will not run in this build are warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from events.app.plans import find_component
+from events.app.state_stores import check_condition_store
+from events.brokers.registry import settings_for
+from events.errors import BackendNotAvailable, ExpressionError, FnEventsError, ManifestError
+from events.functions.outputs import check_output
+from events.manifests.common import SinkSpec
+from events.manifests.extensions import FilterSpec
+from events.manifests.loader import Loaded
+from sources.registry import make_source
+from triggers.conditions import Condition
+from triggers.filters import compile_filter
+
+if TYPE_CHECKING:
+    from events.app.catalog import Catalog
+
+
+def check_all(catalog: Catalog) -> list[ManifestError]:
+    errors: list[ManifestError] = []
+    for bus in catalog.of_kind("EventBus") + catalog.of_kind("ClusterEventBus"):
+        errors.extend(_check_bus(bus, catalog))
+    for source in catalog.of_kind("EventSource"):
+        errors.extend(_check_eventsource(source, catalog))
+    for trigger in catalog.of_kind("Trigger"):
+        errors.extend(_check_trigger(trigger, catalog))
+    for function in catalog.of_kind("Function"):
+        errors.extend(_check_function(function, catalog))
+    return errors
+
+
+def _check_function(function: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    spec = function.resource.spec
+    buses = [("spec.input", spec.input and spec.input.eventBus)] + [
+        (f"spec.outputs.{name}", ref.bus) for name, ref in spec.outputs.items()
+    ]
+    for field, bus in buses:
+        if bus and (error := _check_bus_ref(function, bus, f"{field}.eventBus", catalog)):
+            yield error
+    for name, ref in spec.outputs.items():
+        if error := check_output(function, name, ref, catalog):
+            yield error
+
+
+def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    name = bus.resource.spec.component
+    if not name or bus.resource.spec.sidecar:
+        yield from _check_backend(bus, catalog, bus.namespace)
+        return
+    if bus.kind == "ClusterEventBus":  # cluster-scoped: any namespace may supply the Component
+        component = next((c for c in catalog.of_kind("Component") if c.name == name), None)
+    else:
+        component = find_component(catalog, bus.namespace, name)
+    if component is None:
+        known = sorted(c.name for c in catalog.of_kind("Component"))
+        yield bus.error(
+            f"Component '{name}' not found; loaded Components: {known or 'none'} "
+            "(add one with -f or --components)",
+            "spec.component",
+        )
+        return
+    if not component.resource.is_pubsub:
+        yield bus.error(
+            f"Component '{name}' has type '{component.resource.spec.type}', "
+            "but an EventBus needs a pub/sub component (pubsub.*)",
+            "spec.component",
+        )
+        return
+    user_namespace = component.namespace if bus.kind == "ClusterEventBus" else bus.namespace
+    try:
+        catalog.bus_plan(user_namespace, bus.name)
+    except ManifestError as exc:
+        yield exc
+        return
+    yield from _check_backend(bus, catalog, user_namespace)
+
+
+def _check_backend(bus: Loaded, catalog: Catalog, namespace: str) -> Iterator[ManifestError]:
+    """Metadata errors are load errors; a backend this build lacks is a warning."""
+    try:
+        settings_for(catalog.bus_plan(namespace, bus.name))
+    except BackendNotAvailable as exc:
+        catalog.warnings.append(f"{exc}; `fnevents run` will refuse to start it")
+    except ManifestError as exc:
+        yield exc
+
+
+def _check_bus_ref(item: Loaded, name: str, field: str, catalog: Catalog) -> ManifestError | None:
+    if catalog.find_bus(item.namespace, name) is not None:
+        return None
+    return item.error(
+        f"EventBus '{name}' not found: there is no EventBus '{name}' in namespace "
+        f"'{item.namespace}' and no ClusterEventBus '{name}'",
+        field,
+    )
+
+
+def _check_sink(item: Loaded, sink: SinkSpec | None, field: str, catalog: Catalog):
+    if sink is None or sink.uri is not None or sink.ref is None:
+        return None
+    ref = sink.ref
+    if ref.kind != "Function":
+        return item.error(
+            f"sink.ref to a {ref.kind} cannot be resolved outside Kubernetes; use 'uri', or "
+            f"refer to a Function declared with apiVersion fnevents.dev/v1alpha1",
+            f"{field}.ref",
+        )
+    if catalog.find_function(ref, item.namespace) is None:
+        return item.error(
+            f"Function '{ref.namespace or item.namespace}/{ref.name}' not found; declare it "
+            "with apiVersion fnevents.dev/v1alpha1, kind Function",
+            f"{field}.ref",
+        )
+    return None
+
+
+def _check_eventsource(source: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    spec = source.resource.spec
+    if spec.eventBus and (error := _check_bus_ref(source, spec.eventBus, "spec.eventBus", catalog)):
+        yield error
+    for field in ("sink", "deadLetterSink"):
+        if error := _check_sink(source, getattr(spec, field), f"spec.{field}", catalog):
+            yield error
+    for kind, event, _settings in spec.events():
+        field = f"spec.{kind}.{event}"
+        try:
+            make_source(source, kind, event)
+        except BackendNotAvailable as exc:
+            catalog.warnings.append(f"{source.label}: {kind} event '{event}' will not run: {exc}")
+        except (FnEventsError, ValueError) as exc:
+            yield source.error(str(exc), field)
+
+
+def _check_trigger(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    spec = trigger.resource.spec
+    if error := _check_bus_ref(trigger, spec.eventBus, "spec.eventBus", catalog):
+        yield error
+    yield from check_condition_store(trigger, catalog)
+    key = ("Trigger", trigger.namespace, trigger.name)
+    for name, source_ref in spec.inputs.items():
+        yield from _check_input(trigger, name, source_ref, catalog)
+        where, field = (key, "inputs", name), f"spec.inputs.{name}"
+        yield from _compile_filter(trigger, source_ref.filter, where, field, catalog)
+    inputs = list(spec.inputs)
+    for index, subscriber in enumerate(spec.subscribers):
+        field = f"spec.subscribers[{index}]"
+        try:
+            catalog.conditions[(key, index)] = Condition(subscriber.condition, inputs)
+        except ExpressionError as exc:
+            yield trigger.error(str(exc), f"{field}.condition")
+        where = (key, "subscribers", index)
+        yield from _compile_filter(trigger, subscriber.filter, where, field, catalog)
+        for sink_field in ("sink", "deadLetterSink"):
+            sink = getattr(subscriber, sink_field)
+            if error := _check_sink(trigger, sink, f"{field}.{sink_field}", catalog):
+                yield error
+
+
+def _compile_filter(
+    trigger: Loaded, spec: FilterSpec | None, where: tuple, field: str, catalog: Catalog
+) -> Iterator[ManifestError]:
+    """Compile a ``filter`` into ``catalog.filters[where]``; only ``cel`` can fail here."""
+    if spec is None:
+        return
+    try:
+        catalog.filters[where] = compile_filter(spec)
+    except ExpressionError as exc:
+        yield trigger.error(str(exc), f"{field}.filter.cel")
+
+
+def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[ManifestError]:
+    field = f"spec.inputs.{name}"
+    namespace = ref.namespace or trigger.namespace
+    source = catalog.get("EventSource", namespace, ref.eventSource)
+    if source is None:
+        yield trigger.error(
+            f"EventSource '{namespace}/{ref.eventSource}' not found", f"{field}.eventSource"
+        )
+        return
+    events = {event for _, event, _ in source.resource.spec.events()}
+    if ref.event not in events:
+        yield trigger.error(
+            f"EventSource '{ref.eventSource}' has no event '{ref.event}'; "
+            f"its events are: {', '.join(sorted(events))}",
+            f"{field}.event",
+        )
+        return
+    source_bus = source.resource.spec.eventBus
+    if not source_bus:
+        catalog.warnings.append(
+            f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which has "
+            "no eventBus, so it publishes nothing this trigger can receive"
+        )
+    elif _bus_key(catalog, namespace, source_bus) != _bus_key(
+        catalog, trigger.namespace, trigger.resource.spec.eventBus
+    ):
+        catalog.warnings.append(
+            f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which "
+            f"publishes on EventBus '{source_bus}', not on the trigger's "
+            f"'{trigger.resource.spec.eventBus}'"
+        )
+
+
+def _bus_key(catalog: Catalog, namespace: str, name: str) -> str | None:
+    try:
+        return catalog.bus_plan(namespace, name).key
+    except (KeyError, ManifestError):
+        return None

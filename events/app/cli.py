@@ -1,0 +1,175 @@
+"""The ``fnevents`` command line: ``run``, ``validate`` and ``deadletters``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from events.app.catalog import Catalog
+from events.app.report import describe_catalog
+from events.errors import FnEventsError, ManifestErrors
+from events.manifests.loader import load
+from events.observability.console import Console
+
+DEFAULT_PORT = 9464
+EPILOG = """\
+examples:
+  fnevents run -f examples/quickstart
+  fnevents run -f examples/quickstart --components components/redis.yaml
+  fnevents run -f examples/function-chain --components components/redis.yaml \\
+      --only function/kafka-input
+  fnevents validate -f manifests/ --components components/kafka.yaml
+  fnevents deadletters list -f manifests/ --components components/redis.yaml --trigger t1
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console(quiet=getattr(args, "quiet", False))
+    try:
+        catalog = load_catalog(args.file, args.components)
+    except ManifestErrors as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s); nothing was started", file=sys.stderr)
+        return 1
+    if args.command == "deadletters":
+        from events.app.deadletters import run as deadletters
+
+        return deadletters(catalog, args)
+    if args.command == "validate":
+        for line in describe_catalog(catalog):
+            console.say(line)
+        return 0
+    try:
+        return asyncio.run(_run(catalog, console, args))
+    except FnEventsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
+    """Load ``-f`` paths and ``--components`` paths; raise ManifestErrors with every problem."""
+    loaded, errors = load(files)
+    overrides, override_errors = load(components)
+    errors += override_errors
+    for item in overrides:
+        if item.kind != "Component":
+            errors.append(
+                item.error(
+                    "--components accepts only Dapr Components (dapr.io/v1alpha1); "
+                    "pass other manifests with -f"
+                )
+            )
+    if errors:
+        raise ManifestErrors(errors)
+    return Catalog.build(loaded, [o for o in overrides if o.kind == "Component"])
+
+
+async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> int:
+    from events.app.roles import Roles
+    from events.app.runtime import Runtime
+
+    roles = Roles.parse(args.only, catalog)
+    runtime = Runtime(catalog, console, ops_host=args.host, ops_port=args.port, roles=roles)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        # Ctrl-C must work even while start is still waiting for an unreachable broker.
+        starting = asyncio.create_task(runtime.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # raises what start raised
+            console.say("running; press Ctrl-C to stop")
+            await stopping
+        else:
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        console.say("stopping: draining events in flight ...")
+    finally:
+        await runtime.stop(args.drain_timeout)
+    console.say("stopped")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fnevents",
+        description="Event sources, an event bus and triggers for serverless functions, "
+        "driven by OpenFunction Events manifests and Dapr components.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="start the sources, triggers and functions (all in one process by default)",
+        description="Start every EventSource, Trigger and Function in the manifests, in one "
+        "process, or only the roles named with --only (to run each in its own process), and "
+        "print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.",
+    )
+    validate = commands.add_parser(
+        "validate",
+        help="check manifests and show what would run",
+        description="Load and check the manifests; print resources, topics and the bus each "
+        "uses, or every error (exit 1).",
+    )
+    from events.app.deadletters import add_parser as add_deadletters
+
+    for sub in (run, validate, *add_deadletters(commands)):
+        sub.add_argument(
+            "-f",
+            "--file",
+            action="append",
+            required=True,
+            metavar="PATH",
+            help="a manifest file or directory (repeatable); may include Components",
+        )
+        sub.add_argument(
+            "--components",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="Dapr Component files or directories (repeatable); a Component "
+            "here replaces one of the same name, which is how to swap the broker",
+        )
+    run.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port for /healthz, /readyz and /metrics (default {DEFAULT_PORT}; "
+        "0 picks a free one)",
+    )
+    run.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address for the health and metrics server (default 127.0.0.1)",
+    )
+    run.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on stop, how long to wait for events in flight (default 10)",
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="run only this role (repeatable): function/NAME, trigger/NAME or source/NAME "
+        "(or KIND/NAMESPACE/NAME); a sink.ref to a Function running elsewhere goes to its "
+        "fixed host:port or url",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Wire a validated catalog into running buses, functions, triggers and sources.
+
+Start order makes at-least-once hold from the first event: buses connect, then
+functions listen, then triggers subscribe (creating their consumer groups),
+and only then do sources start producing. Stop runs in reverse: sources stop,
+triggers drain what they hold, functions and buses close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+
+from events.app.catalog import Catalog, topic_for
+from events.app.ops import OpsServer
+from events.app.roles import Roles
+from events.app.state_stores import condition_state
+from events.brokers.registry import create_bus, settings_for
+from events.bus.contract import EventBus
+from events.bus.retry import keep_running
+from events.delivery.outlets import OutletPlan, build_outlet
+from events.delivery.sinks import SinkClient
+from events.errors import BackendNotAvailable
+from events.functions.address import check_sinks, remote_url
+from events.functions.http import FunctionServer
+from events.functions.loader import Invoker, load_target
+from events.functions.outputs import Outputs
+from events.functions.topic import TopicFunction
+from events.manifests.common import SinkSpec
+from events.manifests.extensions import DEFAULT_DELIVERY
+from events.manifests.loader import Loaded
+from events.observability.console import Console
+from events.observability.metrics import Metrics
+from sources.contract import SourceIdentity
+from sources.registry import make_source, source_class
+from triggers.runner import TriggerRunner
+from triggers.subscriber import DeliveryContext, Subscriber
+
+
+class Runtime:
+    def __init__(
+        self,
+        catalog: Catalog,
+        console: Console,
+        metrics: Metrics | None = None,
+        ops_host: str = "127.0.0.1",
+        ops_port: int | None = None,
+        roles: Roles | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.roles = roles or Roles()
+        self.console = console
+        self.metrics = metrics or Metrics()
+        self.sinks = SinkClient()
+        self.buses: dict[str, EventBus] = {}
+        self.functions: dict[tuple[str, str], FunctionServer] = {}
+        self.topic_functions: list[TopicFunction] = []
+        self.outputs = Outputs(catalog, self.bus_for, console)
+        self.triggers: list[TriggerRunner] = []
+        self._sources: list[asyncio.Task[None]] = []
+        self._ops = (
+            OpsServer(self.metrics, lambda: self.ready, ops_host, ops_port)
+            if ops_port is not None
+            else None
+        )
+        self.ready = False
+
+    async def start(self) -> None:
+        self._preflight()
+        for warning in self.catalog.warnings:
+            self.console.warn(warning)
+        if self._ops is not None:
+            self.console.say(f"health and metrics on {await self._ops.start()}/metrics")
+        await self._start_buses()
+        await self._start_functions()
+        await self._start_triggers()
+        self._start_sources()
+        self.ready = True
+
+    def selected(self, kind: str) -> list[Loaded]:
+        """The resources of ``kind`` this process runs (``--only``, else all)."""
+        return [item for item in self.catalog.of_kind(kind) if item in self.roles]
+
+    def _preflight(self) -> None:
+        """Refuse to start what cannot run, before anything is started."""
+        for item in self.selected("EventSource"):
+            for kind, event, _ in item.resource.spec.events():
+                try:
+                    source_class(kind)
+                except BackendNotAvailable as exc:
+                    message = f"{item.label} {kind} event '{event}': {exc}"
+                    raise BackendNotAvailable(message) from None
+        for item, name in self._bus_users():
+            settings_for(self.catalog.bus_plan(item.namespace, name))
+        senders = self.selected("EventSource") + self.selected("Trigger")
+        check_sinks(senders, self.catalog, self.roles)
+
+    def _bus_users(self) -> list[tuple[Loaded, str]]:
+        users = [(es, es.resource.spec.eventBus) for es in self.selected("EventSource")]
+        users += [(t, t.resource.spec.eventBus) for t in self.selected("Trigger")]
+        for function in self.selected("Function"):
+            spec = function.resource.spec
+            users += [(function, ref.bus) for ref in spec.outputs.values() if ref.bus]
+            if spec.input is not None:
+                users.append((function, spec.input.eventBus))
+        return [(item, name) for item, name in users if name]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        self.ready = False
+        for task in self._sources:
+            task.cancel()
+        await asyncio.gather(*self._sources, return_exceptions=True)
+        await asyncio.gather(*(t.stop(drain_timeout) for t in self.triggers))
+        await asyncio.gather(*(f.stop(drain_timeout) for f in self.topic_functions))
+        await asyncio.gather(*(f.stop() for f in self.functions.values()))
+        await self.outputs.close()
+        await self.sinks.close()
+        await asyncio.gather(*(b.close() for b in self.buses.values()))
+        if self._ops is not None:
+            await self._ops.stop()
+
+    def bus_for(self, item: Loaded, name: str) -> EventBus:
+        return self.buses[self.catalog.bus_plan(item.namespace, name).key]
+
+    async def _start_buses(self) -> None:
+        for item, name in self._bus_users():
+            plan = self.catalog.bus_plan(item.namespace, name)
+            if plan.key in self.buses:
+                continue
+            bus = create_bus(plan)
+            if plan.notice:
+                self.console.say(f"note: {plan.notice}")
+            await keep_running(
+                f"bus {plan.describe()}", bus.start, self.console, only_retriable=True
+            )
+            self.buses[plan.key] = bus
+            self.console.say(f"bus: {bus.describe()} ({plan.via})")
+
+    async def _start_functions(self) -> None:
+        for item in self.selected("Function"):
+            spec = item.resource.spec
+            handler = load_target(
+                spec.source, spec.target, Path(item.origin.file).parent, item.name
+            )
+            outputs = await self.outputs.senders(item)
+            invoke = Invoker(handler, item.namespace, item.name, outputs)
+            if spec.input is None:
+                server = FunctionServer(item.name, invoke, spec.host, spec.port, item.namespace)
+                self.functions[(item.namespace, item.name)] = server
+                where = f"listening on {await server.start()}"
+            else:
+                function = TopicFunction(
+                    item.namespace,
+                    item.name,
+                    invoke,
+                    self.bus_for(item, spec.input.eventBus),
+                    spec.input.topic,
+                    self.console,
+                    spec.concurrency,
+                    spec.maxDeliveries,
+                )
+                await function.start()
+                self.topic_functions.append(function)
+                where = f"consuming topic {spec.input.topic}"
+            self.console.say(f"function {item.namespace}/{item.name} {where}")
+
+    def sink_url(self, sink: SinkSpec | None, namespace: str) -> str | None:
+        if sink is None:
+            return None
+        if sink.uri:
+            return sink.uri
+        assert sink.ref is not None
+        key = (sink.ref.namespace or namespace, sink.ref.name)
+        if key in self.functions:
+            return self.functions[key].url
+        function = self.catalog.find_function(sink.ref, namespace)
+        assert function is not None, "checked when the manifests loaded"
+        return remote_url(function)
+
+    async def _start_triggers(self) -> None:
+        for item in self.selected("Trigger"):
+            runner = self._build_trigger(item)
+            # a store that cannot be reached is said now and waited for, like a bus;
+            # one that refuses the credentials stops the start with that reason
+            label = f"trigger {runner.name}: condition store {runner.state.describe()}"
+            await keep_running(label, runner.state.check, self.console, only_retriable=True)
+            await runner.start()
+            self.triggers.append(runner)
+            targets = ", ".join(_describe(s) for s in runner.subscribers)
+            self.console.say(
+                f"trigger {runner.name}: inputs {', '.join(runner.inputs.values())} -> {targets}"
+            )
+
+    def _build_trigger(self, item: Loaded) -> TriggerRunner:
+        spec, ns, name = item.resource.spec, item.namespace, item.name
+        inputs = {
+            input_name: topic_for(ref.namespace or ns, ref.eventSource, ref.event)
+            for input_name, ref in spec.inputs.items()
+        }
+        key = ("Trigger", ns, name)
+        subscribers = [
+            Subscriber(
+                trigger=f"{ns}/{name}",
+                index=index,
+                condition=self.catalog.conditions[(key, index)],
+                policy=sub.delivery or spec.delivery or DEFAULT_DELIVERY,
+                dead_letter_topic=sub.deadLetterTopic or f"{ns}-{name}-deadletter",
+                sink_url=self.sink_url(sub.sink, ns),
+                topic=sub.topic,
+                dead_letter_url=self.sink_url(sub.deadLetterSink, ns),
+                filter=self.catalog.filters.get((key, "subscribers", index)),
+                reply_topic=sub.replyTopic or f"{ns}-{name}-reply",
+                max_in_flight=sub.maxInFlight,
+            )
+            for index, sub in enumerate(spec.subscribers)
+        ]
+        input_filters = {
+            input_name: found
+            for input_name in spec.inputs
+            if (found := self.catalog.filters.get((key, "inputs", input_name))) is not None
+        }
+        ctx = DeliveryContext(
+            self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
+        )
+        return TriggerRunner(
+            f"{ns}/{name}",
+            inputs,
+            subscribers,
+            spec.conditionWindow,
+            group=f"{ns}-{name}",
+            ctx=ctx,
+            max_deliveries=spec.maxDeliveries,
+            dead_letter_topic=f"{ns}-{name}-deadletter",
+            # As many messages as the largest subscriber limit, so that limit can be reached;
+            # a larger window measured slower (bench/trigger_http.py: more tasks waiting).
+            max_in_flight=max(sub.maxInFlight for sub in spec.subscribers),
+            input_filters=input_filters,
+            order_by=spec.orderBy,
+            state=condition_state(item, self.catalog),
+        )
+
+    def _start_sources(self) -> None:
+        for item in self.selected("EventSource"):
+            for kind, event, _ in item.resource.spec.events():
+                source = make_source(item, kind, event)
+                outlet = build_outlet(
+                    self._outlet_plan(item, source.identity),
+                    self.sinks,
+                    self.metrics,
+                    self.console,
+                )
+                label = f"source {source.describe()}"
+                errors = self.metrics.source_errors.labels(source.identity.label)
+                task = asyncio.create_task(
+                    keep_running(label, partial(source.run, outlet), self.console, errors.inc),
+                    name=label,
+                )
+                self._sources.append(task)
+                self.console.say(f"{label} started")
+                for notice in source.notices():
+                    self.console.warn(f"{label}: {notice}")
+
+    def _outlet_plan(self, item: Loaded, identity: SourceIdentity) -> OutletPlan:
+        spec = item.resource.spec
+        return OutletPlan(
+            identity=identity,
+            bus=self.bus_for(item, spec.eventBus) if spec.eventBus else None,
+            topic=topic_for(item.namespace, item.name, identity.event),
+            dead_letter_topic=f"{item.namespace}-{item.name}-deadletter",
+            sink_url=self.sink_url(spec.sink, item.namespace),
+            dead_letter_url=self.sink_url(spec.deadLetterSink, item.namespace),
+            delivery=spec.delivery or DEFAULT_DELIVERY,
+        )
+
+
+def _describe(subscriber: Subscriber) -> str:
+    targets = [
+        t for t in (subscriber.sink_url, subscriber.topic and f"topic {subscriber.topic}") if t
+    ]
+    return f"[{subscriber.condition.expression}] {' + '.join(targets)}"

@@ -1,0 +1,260 @@
+"""``dapr``: the event bus through a Dapr sidecar's pub/sub component.
+
+An EventBus with ``component: NAME`` and ``sidecar: true`` uses this backend:
+fnevents talks to the sidecar's gRPC API, and the sidecar talks to the broker, so
+the Component lives in the sidecar's configuration rather than among our manifests.
+
+Finding the sidecar (address, token, deadlines) works as in the Dapr SDKs; see
+:mod:`events.brokers.dapr.client`. ``start`` never guesses:
+
+- If nothing says where the sidecar is, Dapr is not configured, and it fails at
+  once (not retriable), naming the variables to set.
+- Otherwise it makes one ``GetMetadata`` call, bounded by ``connectTimeout``.
+  An unreachable sidecar, or one without the pub/sub component yet, gives
+  ``BusError(retriable=True)`` naming the address. A rejected token is not
+  retriable.
+
+Why not the SDK's ``DaprClient`` (``dapr.aio.clients``, 1.19):
+
+- Its constructor runs the *blocking* health loop from ``dapr.clients.health``
+  on the event loop, for up to ``DAPR_HEALTH_TIMEOUT`` (60 s). That loop probes
+  HTTP ``/v1.0/healthz/outbound`` on ``DAPR_HTTP_PORT``, a port we otherwise don't
+  need.
+- Its streaming ``Subscription`` sends answers fire-and-forget and cancels the
+  stream on ``close()``, so an ack that was just made can be lost.
+- It reconnects on its own, and reconnecting belongs to the core.
+
+So this backend uses the SDK's generated stubs (``dapr.proto``) and its endpoint
+parser (``dapr.conf.helpers.GrpcEndpoint``) on a ``grpc.aio`` channel of its own.
+
+Publishing keeps our CloudEvent whole (see :mod:`events.brokers.dapr.codec`), and a
+key travels as ``partitionKey`` metadata. :meth:`DaprSidecarBus.publish_batch`
+is the optional bulk publish.
+
+Groups: the group is sent as the subscription's ``consumerID`` metadata. The test
+sidecar honours it. In real Dapr, though, the consumer group is the component's
+``consumerID`` (the app id by default):
+
+- ``pubsub.redis`` makes its group from the component metadata and ignores the
+  subscription's;
+- per-subscription overrides are not generally honoured (dapr/dotnet-sdk#1360,
+  dapr/components-contrib#3881).
+
+With a real sidecar, run one group per Dapr app, scale a group with replicas of
+that app, and don't put two groups on one topic behind one sidecar.
+Subscriptions are described in :mod:`events.brokers.dapr.member`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import ClassVar
+
+import dapr.proto.runtime.v1 as api
+import grpc
+from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
+from pydantic import Field, SecretStr
+
+from events.brokers.dapr import client as connection
+from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, publish_payload
+from events.brokers.dapr.member import DaprSubscription, DeliveryCounter
+from events.bus.contract import EventBus, Subscription
+from events.bus.settings import BackendSettings, DaprDuration
+from events.cloudevent import CloudEvent
+from events.errors import BusClosed, BusError
+
+_C = grpc.StatusCode
+
+
+class DaprSettings(BackendSettings):
+    pubsubName: str = Field(min_length=1, description="the pub/sub component's name in the sidecar")
+    grpcEndpoint: str | None = Field(
+        default=None,
+        description="extension: the sidecar's gRPC API (host:port, dns:, unix:, '?tls=true'); "
+        "default DAPR_GRPC_ENDPOINT, else DAPR_RUNTIME_HOST:DAPR_GRPC_PORT",
+    )
+    apiToken: SecretStr | None = Field(
+        default=None, description="extension: the sidecar's API token; default DAPR_API_TOKEN"
+    )
+    connectTimeout: DaprDuration = Field(
+        default=5.0, gt=0, description="extension: how long to wait for the sidecar to answer"
+    )
+    requestTimeout: DaprDuration | None = Field(
+        default=None,
+        gt=0,
+        description="extension: the deadline of each publish; "
+        "default DAPR_API_TIMEOUT_SECONDS, else 30s",
+    )
+
+
+class BulkPublishError(BusError):
+    """Some events of a batch were not published; ``failed_events`` can be sent again."""
+
+    def __init__(self, message: str, failed_events: list[CloudEvent]) -> None:
+        super().__init__(message, retriable=True)
+        self.failed_events = failed_events
+
+
+class DaprSidecarBus(EventBus):
+    """The bus through a Dapr sidecar. See the module docstring."""
+
+    component_type: ClassVar[str] = "dapr"
+    Settings = DaprSettings
+
+    def __init__(self, settings: DaprSettings, pubsub_name: str = "eventbus") -> None:
+        self._settings = settings
+        self._pubsub = settings.pubsubName
+        self._address: str | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: DaprStub | None = None
+        self._call_metadata: tuple[tuple[str, str], ...] = ()
+        self._request_timeout = connection.DEFAULT_REQUEST_TIMEOUT
+        self._bulk_method: str | None = None
+        self._counter = DeliveryCounter()
+        self._subscriptions: list[DaprSubscription] = []
+        self._closed = False
+
+    async def start(self) -> None:
+        if self._closed:
+            raise BusClosed("the Dapr sidecar bus is closed; cannot start it again")
+        if self._stub is not None:
+            return
+        settings, env = self._settings, os.environ
+        self._address = connection.sidecar_address(settings.grpcEndpoint, self._pubsub, env)
+        self._request_timeout = connection.request_timeout(settings.requestTimeout, env)
+        token = settings.apiToken.get_secret_value() if settings.apiToken else None
+        self._call_metadata = connection.api_token(token, env)
+        channel = connection.open_channel(self._address)
+        stub = DaprStub(channel)
+        try:
+            await self._check_sidecar(stub)
+        except BaseException:
+            await channel.close()
+            raise
+        self._channel, self._stub = channel, stub
+
+    async def _check_sidecar(self, stub: DaprStub) -> None:
+        try:
+            metadata = await stub.GetMetadata(
+                api.GetMetadataRequest(),
+                metadata=self._call_metadata,
+                timeout=self._settings.connectTimeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (_C.UNIMPLEMENTED, _C.PERMISSION_DENIED):
+                return  # it answered; its metadata API is switched off
+            raise self.rpc_error(exc, "connect") from None
+        components = metadata.registered_components
+        names = sorted(c.name for c in components if c.type.startswith("pubsub."))
+        if self._pubsub not in names:
+            raise BusError(
+                f"the Dapr sidecar at {self._address} has no pub/sub component named "
+                f"{self._pubsub!r} (it has: {', '.join(names) or 'none'}); waiting in case it "
+                "is still loading its components",
+                retriable=True,
+            )
+
+    async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        stub = self._ready("publish")
+        request = api.PublishEventRequest(
+            pubsub_name=self._pubsub,
+            topic=topic,
+            data=publish_payload(event),
+            data_content_type=CLOUDEVENT_CONTENT_TYPE,
+            metadata=_key_metadata(key),
+        )
+        try:
+            await stub.PublishEvent(
+                request, metadata=self._call_metadata, timeout=self._request_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise self.rpc_error(exc, f"publish to {topic!r}") from None
+
+    async def publish_batch(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        """Optional capability: publish ``events`` with one bulk publish call.
+
+        Each event's ``partitionkey`` extension, if any, is its partition key.
+        Returns once the sidecar holds them all. Failed entries raise
+        :class:`BulkPublishError` with the events to send again. Real Dapr fails
+        the whole call instead when some entries fail, which raises a retriable
+        BusError: send the whole batch again (duplicates are allowed).
+        """
+        stub = self._ready("publish")
+        if not events:
+            return
+        request = api.BulkPublishRequest(
+            pubsub_name=self._pubsub,
+            topic=topic,
+            entries=[
+                api.BulkPublishRequestEntry(
+                    entry_id=str(index),
+                    event=publish_payload(event),
+                    content_type=CLOUDEVENT_CONTENT_TYPE,
+                    metadata=_key_metadata(event.extensions.get("partitionkey")),
+                )
+                for index, event in enumerate(events)
+            ],
+        )
+        response = await self._bulk_publish(stub, request)
+        if response.failedEntries:
+            failed = [events[int(entry.entry_id)] for entry in response.failedEntries]
+            first = response.failedEntries[0]
+            raise BulkPublishError(
+                f"the Dapr sidecar at {self._address} did not publish {len(failed)} of "
+                f"{len(events)} events to {topic!r} (event {failed[0].id}: {first.error})",
+                failed,
+            )
+
+    async def _bulk_publish(self, stub: DaprStub, request: api.BulkPublishRequest):
+        # the stable method first, as the SDK does; older sidecars only have Alpha1
+        methods = [self._bulk_method or "BulkPublishEvent", "BulkPublishEventAlpha1"]
+        for name in dict.fromkeys(methods):
+            try:
+                response = await getattr(stub, name)(
+                    request, metadata=self._call_metadata, timeout=self._request_timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == _C.UNIMPLEMENTED and name != "BulkPublishEventAlpha1":
+                    continue
+                raise self.rpc_error(exc, f"bulk publish to {request.topic!r}") from None
+            self._bulk_method = name
+            return response
+        raise AssertionError("unreachable: the last method either returns or raises")
+
+    async def subscribe(self, topic: str, group: str) -> Subscription:
+        stub = self._ready("subscribe")
+        subscription = DaprSubscription(
+            stub, self._pubsub, topic, group, self._call_metadata, self._counter, self.rpc_error
+        )
+        await subscription.open(self._settings.connectTimeout)
+        self._subscriptions = [s for s in self._subscriptions if not s.closed]
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(s.close() for s in self._subscriptions))
+        if self._channel is not None:
+            await self._channel.close()
+
+    def describe(self) -> str:
+        where = self._address or "an address not yet resolved"
+        return f"Dapr sidecar pub/sub '{self._pubsub}' at {where}"
+
+    def rpc_error(self, exc: grpc.aio.AioRpcError, doing: str) -> BusError:
+        return connection.rpc_error(exc, doing, self._address)
+
+    def _ready(self, doing: str) -> DaprStub:
+        if self._closed:
+            raise BusClosed(f"the Dapr sidecar bus is closed; cannot {doing}")
+        if self._stub is None:
+            raise BusError(f"the Dapr sidecar bus is not started; cannot {doing}")
+        return self._stub
+
+
+def _key_metadata(key: object) -> dict[str, str]:
+    return {"partitionKey": key} if isinstance(key, str) and key else {}
