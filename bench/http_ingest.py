@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from bench.report import Table, progress
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
 from tests.brokers.servers import free_port, wait_until_listening

@@ -48,7 +48,7 @@ from paho.mqtt.properties import Properties
 
 from bench.mqtt_bus import mosquitto
 from bench.report import Table, progress
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
 from sources import mqtt as mqtt_source

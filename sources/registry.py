@@ -9,15 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from events.brokers import BROKERS
 from events.errors import BackendNotAvailable
 from sources.contract import Source, SourceIdentity
 
+#: The kinds that need no broker, then one per broker that feeds a source of its name.
 SOURCE_CLASSES: dict[str, str] = {
     "cron": "sources.cron:CronSource",
     "http": "sources.http:HttpSource",
-    "mqtt": "sources.mqtt:MqttSource",
-    "kafka": "sources.kafka:KafkaSource",
-    "redis": "sources.redis:RedisSource",
+    **{broker.name: broker.source for broker in BROKERS if broker.source},
 }
 
 

@@ -56,7 +56,7 @@ _TOKENS = re.compile(
     re.DOTALL,
 )
 
-Report = Callable[[str, CloudEvent], None]
+ReportFailure = Callable[[str, CloudEvent], None]
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class CelClause:
     def usage(self) -> Usage:
         return self._usage
 
-    def matches(self, event: CloudEvent, report: Report) -> bool:
+    def matches(self, event: CloudEvent, report: ReportFailure) -> bool:
         """True or False; an evaluation error or a non-boolean result is reported and False."""
         try:
             result = self._program.execute(self.context(event))

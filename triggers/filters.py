@@ -53,9 +53,9 @@ from events.bindings.data import canonical_string
 from events.cloudevent import CloudEvent
 from events.manifests.extensions import FilterSpec
 from events.observability.metrics import Metrics
+from events.types import Report
 from triggers.celfilter import CelClause
 
-Warn = Callable[[str], None]
 #: Seconds between two log lines about one filter's evaluation errors.
 ERROR_LOG_INTERVAL = 10.0
 
@@ -71,7 +71,7 @@ class EventFilter(Protocol):
 
     def matches(self, event: CloudEvent) -> bool: ...
 
-    def bind(self, trigger: str, where: str, metrics: Metrics, warn: Warn) -> None: ...
+    def bind(self, trigger: str, where: str, metrics: Metrics, warn: Report) -> None: ...
 
 
 def compile_filter(spec: FilterSpec) -> CompiledFilter:
@@ -112,7 +112,7 @@ class CompiledFilter:
                 return False
         return self._cel is None or self._cel.matches(event, self._report)
 
-    def bind(self, trigger: str, where: str, metrics: Metrics, warn: Warn) -> None:
+    def bind(self, trigger: str, where: str, metrics: Metrics, warn: Report) -> None:
         self._report = ErrorLog(
             metrics.filter_errors.labels(trigger, where).inc,
             warn,
@@ -132,7 +132,7 @@ class ErrorLog:
     def __init__(
         self,
         count: Callable[[], Any],
-        warn: Warn,
+        warn: Report,
         label: str,
         interval: float = ERROR_LOG_INTERVAL,
     ) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 from events.bus.consumer import Consumer
 from events.bus.contract import Message
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS
-from events.bus.retry import Outage
+from events.bus.resilient import Outage
 from events.cloudevent import CloudEvent
 from events.errors import StateStoreError
 from triggers.filters import EventFilter

@@ -1,8 +1,7 @@
-"""The validated model of everything loaded: lookups, cross-references, topics, buses.
+"""Everything loaded, indexed by kind, namespace and name, with the warnings found.
 
-``Catalog.build`` takes loaded resources, applies component overrides (how a
-user swaps the broker), and checks every reference, so that the runtime can
-trust what it is given. All errors found are raised together.
+A :class:`Catalog` is only an index: the checks that make it trustworthy are in
+:mod:`events.app.checks`, and what runs is computed from it by :mod:`events.app.plans`.
 """
 
 from __future__ import annotations
@@ -11,12 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.app.checks import check_all
-from events.app.plans import BusPlan, plan_bus
-from events.errors import ManifestError, ManifestErrors
+from events.errors import ManifestError
 from events.manifests.loader import Loaded
-from triggers.conditions import Condition
-from triggers.filters import EventFilter
 
 Key = tuple[str, str, str]  # (kind, namespace, name); namespace is "*" for cluster kinds
 CLUSTER_KINDS = frozenset({"ClusterEventBus"})
@@ -26,24 +21,17 @@ def key_of(item: Loaded) -> Key:
     return (item.kind, "*" if item.kind in CLUSTER_KINDS else item.namespace, item.name)
 
 
-def topic_for(namespace: str, eventsource: str, event: str) -> str:
-    """The bus topic of one event of one EventSource, as OpenFunction names it."""
-    return f"{namespace}-{eventsource}-{event}"
-
-
 @dataclass
 class Catalog:
     resources: dict[Key, Loaded] = field(default_factory=dict)
-    conditions: dict[tuple[Key, int], Condition] = field(default_factory=dict)
-    #: compiled ``filter`` extensions: (trigger key, "inputs", input name) or
-    #: (trigger key, "subscribers", index)
-    filters: dict[tuple[Key, str, str | int], EventFilter] = field(default_factory=dict)
-    component_metadata: dict[Key, dict[str, str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def build(cls, loaded: Iterable[Loaded], overrides: Iterable[Loaded] = ()) -> Catalog:
-        """Index, override and check; raise ``ManifestErrors`` listing every problem."""
+    def index(
+        cls, loaded: Iterable[Loaded], overrides: Iterable[Loaded] = ()
+    ) -> tuple[Catalog, list[ManifestError]]:
+        """Index ``loaded`` (a duplicate is an error), then let ``overrides`` replace or add
+        (how ``--components`` swaps the broker)."""
         catalog = cls()
         errors: list[ManifestError] = []
         for item in loaded:
@@ -58,12 +46,9 @@ class Catalog:
                 )
                 continue
             catalog.resources[key] = item
-        for item in overrides:  # --components: same name replaces, a new name adds
+        for item in overrides:
             catalog.resources[key_of(item)] = item
-        errors.extend(check_all(catalog))
-        if errors:
-            raise ManifestErrors(errors)
-        return catalog
+        return catalog, errors
 
     def of_kind(self, kind: str) -> list[Loaded]:
         return [item for (k, _, _), item in self.resources.items() if k == kind]
@@ -75,11 +60,10 @@ class Catalog:
         """The EventBus in ``namespace``, else the ClusterEventBus, else None."""
         return self.get("EventBus", namespace, name) or self.get("ClusterEventBus", "*", name)
 
-    def bus_plan(self, namespace: str, name: str) -> BusPlan:
-        bus = self.find_bus(namespace, name)
-        if bus is None:
-            raise KeyError(name)
-        return plan_bus(bus, self, namespace)
-
     def find_function(self, ref: Any, namespace: str) -> Loaded | None:
         return self.get("Function", ref.namespace or namespace, ref.name)
+
+    def find_component(self, namespace: str, name: str) -> Loaded | None:
+        """The Component in ``namespace``, falling back to ``default`` (local files rarely
+        set one)."""
+        return self.get("Component", namespace, name) or self.get("Component", "default", name)

@@ -6,23 +6,32 @@ problem. Things that are valid but will not run in this build are warnings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Container, Iterable, Iterator
+from typing import Any
 
-from events.app.plans import find_component
+from events.app.catalog import Catalog
+from events.app.plans import bus_plan, plan_trigger
+from events.app.secrets import resolve_component_metadata
 from events.app.state_stores import check_condition_store
-from events.brokers.registry import settings_for
-from events.errors import BackendNotAvailable, ExpressionError, FnEventsError, ManifestError
-from events.functions.outputs import check_output
+from events.brokers.registry import PARTS, bus_settings, component_settings
+from events.errors import BackendNotAvailable, FnEventsError, ManifestError, ManifestErrors
+from events.functions.address import remote_url
 from events.manifests.common import SinkSpec
-from events.manifests.extensions import FilterSpec
+from events.manifests.function import OutputRef
 from events.manifests.loader import Loaded
 from sources.registry import make_source
-from triggers.conditions import Condition
-from triggers.filters import compile_filter
 
-if TYPE_CHECKING:
-    from events.app.catalog import Catalog
+#: The Dapr output binding types some broker serves, e.g. ``bindings.kafka``.
+BINDING_TYPES = tuple(sorted(t for t in PARTS if t.startswith("bindings.")))
+
+
+def checked_catalog(loaded: Iterable[Loaded], overrides: Iterable[Loaded] = ()) -> Catalog:
+    """Index, override and check; raise ``ManifestErrors`` listing every problem."""
+    catalog, errors = Catalog.index(loaded, overrides)
+    errors.extend(check_all(catalog))
+    if errors:
+        raise ManifestErrors(errors)
+    return catalog
 
 
 def check_all(catalog: Catalog) -> list[ManifestError]:
@@ -47,8 +56,51 @@ def _check_function(function: Loaded, catalog: Catalog) -> Iterator[ManifestErro
         if bus and (error := _check_bus_ref(function, bus, f"{field}.eventBus", catalog)):
             yield error
     for name, ref in spec.outputs.items():
-        if error := check_output(function, name, ref, catalog):
+        if error := _check_output(function, name, ref, catalog):
             yield error
+
+
+def _check_output(
+    function: Loaded, name: str, ref: OutputRef, catalog: Catalog
+) -> ManifestError | None:
+    """A ManifestError for a binding output that cannot work, else None."""
+    if ref.component is None:
+        return None
+    field = f"spec.outputs.{name}.component"
+    component = catalog.find_component(function.namespace, ref.component)
+    if component is None:
+        known = sorted(c.name for c in catalog.of_kind("Component"))
+        return function.error(
+            f"Component '{ref.component}' not found; loaded Components: {known or 'none'} "
+            "(add it with -f or --components)",
+            field,
+        )
+    kind = component.resource.spec.type
+    if kind not in BINDING_TYPES:
+        return function.error(
+            f"Component '{ref.component}' has type '{kind}'; an output component must be an "
+            f"output binding ({', '.join(BINDING_TYPES)}). To publish on the bus, write "
+            "{topic: ..., eventBus: ...} instead",
+            field,
+        )
+    try:
+        settings = binding_settings(component, catalog)
+    except ManifestError as exc:
+        return exc
+    if ref.topic is None and not settings.publishTopic:
+        return function.error(
+            f"Component '{ref.component}' has no 'publishTopic' metadata, so this output has "
+            "no topic: add publishTopic to the Component or 'topic' to this output",
+            f"spec.outputs.{name}",
+        )
+    return None
+
+
+def binding_settings(component: Loaded, catalog: Catalog):
+    """An output binding Component's validated settings (a ManifestError names the field)."""
+    metadata = resolve_component_metadata(component, catalog)
+    kind = component.resource.spec.type
+    return component_settings(kind, metadata, component, component.label, "output binding")
 
 
 def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
@@ -59,7 +111,7 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
     if bus.kind == "ClusterEventBus":  # cluster-scoped: any namespace may supply the Component
         component = next((c for c in catalog.of_kind("Component") if c.name == name), None)
     else:
-        component = find_component(catalog, bus.namespace, name)
+        component = catalog.find_component(bus.namespace, name)
     if component is None:
         known = sorted(c.name for c in catalog.of_kind("Component"))
         yield bus.error(
@@ -77,7 +129,7 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
         return
     user_namespace = component.namespace if bus.kind == "ClusterEventBus" else bus.namespace
     try:
-        catalog.bus_plan(user_namespace, bus.name)
+        bus_plan(catalog, user_namespace, bus.name)
     except ManifestError as exc:
         yield exc
         return
@@ -87,7 +139,7 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
 def _check_backend(bus: Loaded, catalog: Catalog, namespace: str) -> Iterator[ManifestError]:
     """Metadata errors are load errors; a backend this build lacks is a warning."""
     try:
-        settings_for(catalog.bus_plan(namespace, bus.name))
+        bus_settings(bus_plan(catalog, namespace, bus.name))
     except BackendNotAvailable as exc:
         catalog.warnings.append(f"{exc}; `fnevents run` will refuse to start it")
     except ManifestError as exc:
@@ -145,36 +197,18 @@ def _check_trigger(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]
     if error := _check_bus_ref(trigger, spec.eventBus, "spec.eventBus", catalog):
         yield error
     yield from check_condition_store(trigger, catalog)
-    key = ("Trigger", trigger.namespace, trigger.name)
     for name, source_ref in spec.inputs.items():
         yield from _check_input(trigger, name, source_ref, catalog)
-        where, field = (key, "inputs", name), f"spec.inputs.{name}"
-        yield from _compile_filter(trigger, source_ref.filter, where, field, catalog)
-    inputs = list(spec.inputs)
+    try:
+        plan_trigger(trigger)
+    except ManifestErrors as exc:
+        yield from exc.errors
     for index, subscriber in enumerate(spec.subscribers):
-        field = f"spec.subscribers[{index}]"
-        try:
-            catalog.conditions[(key, index)] = Condition(subscriber.condition, inputs)
-        except ExpressionError as exc:
-            yield trigger.error(str(exc), f"{field}.condition")
-        where = (key, "subscribers", index)
-        yield from _compile_filter(trigger, subscriber.filter, where, field, catalog)
         for sink_field in ("sink", "deadLetterSink"):
             sink = getattr(subscriber, sink_field)
-            if error := _check_sink(trigger, sink, f"{field}.{sink_field}", catalog):
+            field = f"spec.subscribers[{index}].{sink_field}"
+            if error := _check_sink(trigger, sink, field, catalog):
                 yield error
-
-
-def _compile_filter(
-    trigger: Loaded, spec: FilterSpec | None, where: tuple, field: str, catalog: Catalog
-) -> Iterator[ManifestError]:
-    """Compile a ``filter`` into ``catalog.filters[where]``; only ``cel`` can fail here."""
-    if spec is None:
-        return
-    try:
-        catalog.filters[where] = compile_filter(spec)
-    except ExpressionError as exc:
-        yield trigger.error(str(exc), f"{field}.filter.cel")
 
 
 def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[ManifestError]:
@@ -212,6 +246,30 @@ def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[
 
 def _bus_key(catalog: Catalog, namespace: str, name: str) -> str | None:
     try:
-        return catalog.bus_plan(namespace, name).key
+        return bus_plan(catalog, namespace, name).key
     except (KeyError, ManifestError):
         return None
+
+
+def check_remote_sinks(
+    items: Iterable[Loaded], catalog: Catalog, runs_here: Container[Loaded]
+) -> None:
+    """Before anything starts: every ``sink.ref`` of ``items`` to a Function that this
+    process does not serve must have a stable address (raises FunctionAddressError)."""
+    for item in items:
+        for sink in _sinks(item.resource.spec):
+            if sink is None or sink.uri or sink.ref is None:
+                continue
+            function = catalog.find_function(sink.ref, item.namespace)
+            if function is None:
+                continue  # a load error already
+            if function not in runs_here or function.resource.spec.input is not None:
+                remote_url(function)
+
+
+def _sinks(spec: Any) -> Iterator[SinkSpec | None]:
+    yield getattr(spec, "sink", None)
+    yield getattr(spec, "deadLetterSink", None)
+    for subscriber in getattr(spec, "subscribers", ()):
+        yield subscriber.sink
+        yield subscriber.deadLetterSink

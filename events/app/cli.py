@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from events.app.catalog import Catalog
+from events.app.load import load_catalog
 from events.app.report import describe_catalog
 from events.errors import FnEventsError, ManifestErrors
-from events.manifests.loader import load
 from events.observability.console import Console
 
 DEFAULT_PORT = 9464
@@ -49,24 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FnEventsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
-    """Load ``-f`` paths and ``--components`` paths; raise ManifestErrors with every problem."""
-    loaded, errors = load(files)
-    overrides, override_errors = load(components)
-    errors += override_errors
-    for item in overrides:
-        if item.kind != "Component":
-            errors.append(
-                item.error(
-                    "--components accepts only Dapr Components (dapr.io/v1alpha1); "
-                    "pass other manifests with -f"
-                )
-            )
-    if errors:
-        raise ManifestErrors(errors)
-    return Catalog.build(loaded, [o for o in overrides if o.kind == "Component"])
 
 
 async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> int:

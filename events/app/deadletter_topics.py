@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events.app.catalog import Catalog
-from events.app.plans import BusPlan
+from events.app.plans import bus_plan, dead_letter_topic
+from events.bus.plan import BusPlan
 from events.deadletters.errors import UnknownDeadLetters
 
 
@@ -30,16 +31,16 @@ def trigger_topics(catalog: Catalog, namespace: str, name: str) -> Selection:
             "--namespace if it is not 'default'"
         )
     spec = item.resource.spec
-    topics = [f"{namespace}-{name}-deadletter"]
+    topics = [dead_letter_topic(item)]
     topics += [s.deadLetterTopic for s in spec.subscribers if s.deadLetterTopic]
-    plan = catalog.bus_plan(namespace, spec.eventBus)
+    plan = bus_plan(catalog, namespace, spec.eventBus)
     return Selection(plan, tuple(dict.fromkeys(topics)), f"Trigger {namespace}/{name}")
 
 
 def named_topic(catalog: Catalog, namespace: str, bus: str, topic: str) -> Selection:
     """``topic`` on the EventBus (or ClusterEventBus) ``bus`` as seen from ``namespace``."""
     try:
-        plan = catalog.bus_plan(namespace, bus)
+        plan = bus_plan(catalog, namespace, bus)
     except KeyError:
         known = sorted(
             f"{b.namespace}/{b.name}" if b.kind == "EventBus" else f"ClusterEventBus {b.name}"
@@ -61,10 +62,10 @@ def named_topic(catalog: Catalog, namespace: str, bus: str, topic: str) -> Selec
 
 def known_topics(catalog: Catalog) -> set[str]:
     """Every dead-letter topic the manifests write to."""
-    topics = {f"{t.namespace}-{t.name}-deadletter" for t in catalog.of_kind("Trigger")}
+    topics = {dead_letter_topic(t) for t in catalog.of_kind("Trigger")}
     for trigger in catalog.of_kind("Trigger"):
         subscribers = trigger.resource.spec.subscribers
         topics.update(s.deadLetterTopic for s in subscribers if s.deadLetterTopic)
     for kind in ("EventSource", "Function"):
-        topics.update(f"{i.namespace}-{i.name}-deadletter" for i in catalog.of_kind(kind))
+        topics.update(dead_letter_topic(i) for i in catalog.of_kind(kind))
     return topics

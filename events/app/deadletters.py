@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from events.deadletters import REPLAY_GROUP
+from events.bus.letters import REPLAY_GROUP
 from events.errors import FnEventsError
 
 if TYPE_CHECKING:  # the parser is built on every command: these load only when used

@@ -1,4 +1,9 @@
-"""How an EventBus picks its broker (fnevents' extension, fixed for portability).
+"""What runs, computed from the catalog: names, buses and compiled triggers.
+
+Every name the runtime uses on a broker (topics, consumer groups) is made here, once,
+so that what runs and what is shown or rendered agree.
+
+How an EventBus picks its broker (fnevents' extension, fixed for portability).
 
 - ``spec.component: NAME`` names a Dapr pub/sub ``Component``; its ``spec.type``
   selects the backend.
@@ -13,45 +18,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from events.app.catalog import Catalog
 from events.app.secrets import resolve_component_metadata
+from events.bus.plan import EMBEDDED, JETSTREAM, SIDECAR, BusPlan
+from events.errors import ExpressionError, ManifestError, ManifestErrors
+from events.manifests.extensions import FilterSpec
 from events.manifests.loader import Loaded
-
-if TYPE_CHECKING:
-    from events.app.catalog import Catalog
-
-EMBEDDED = "pubsub.in-memory"
-SIDECAR = "dapr"
-JETSTREAM = "pubsub.jetstream"
+from triggers.conditions import Condition
+from triggers.filters import EventFilter, compile_filter
 
 
-@dataclass(frozen=True)
-class BusPlan:
-    """Which backend serves an EventBus, with what settings. Equal keys share one instance."""
-
-    key: str
-    backend: str
-    via: str
-    component: Loaded | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    notice: str | None = None
-
-    def describe(self) -> str:
-        if self.component is not None:
-            return f"{self.backend} (Component {self.component.name})"
-        if self.backend == SIDECAR:
-            return f"Dapr sidecar pub/sub '{self.metadata['pubsubName']}'"
-        if self.backend == JETSTREAM:
-            return f"{JETSTREAM} at {self.metadata['natsURL']}"
-        return "embedded in-memory bus"
+def topic_for(namespace: str, eventsource: str, event: str) -> str:
+    """The bus topic of one event of one EventSource, as OpenFunction names it."""
+    return f"{namespace}-{eventsource}-{event}"
 
 
-def find_component(catalog: Catalog, namespace: str, name: str) -> Loaded | None:
-    """The Component in ``namespace``, falling back to ``default`` (local files rarely set one)."""
-    return catalog.get("Component", namespace, name) or catalog.get("Component", "default", name)
+def group_of(item: Loaded) -> str:
+    """The consumer group a Trigger or an async Function reads its topics as."""
+    return f"{item.namespace}-{item.name}"
+
+
+def dead_letter_topic(item: Loaded) -> str:
+    """Where a Trigger, EventSource or Function puts what it cannot deliver by default."""
+    return f"{item.namespace}-{item.name}-deadletter"
+
+
+def reply_topic(trigger: Loaded) -> str:
+    """Where a subscriber's sink replies go by default."""
+    return f"{trigger.namespace}-{trigger.name}-reply"
+
+
+def bus_plan(catalog: Catalog, namespace: str, name: str) -> BusPlan:
+    """The plan of the EventBus ``name`` as used from ``namespace``; KeyError if none."""
+    bus = catalog.find_bus(namespace, name)
+    if bus is None:
+        raise KeyError(name)
+    return plan_bus(bus, catalog, namespace)
 
 
 def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
@@ -71,7 +75,7 @@ def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
         )
     if spec.component:
         home = namespace if bus.kind == "ClusterEventBus" else bus.namespace
-        component = find_component(catalog, home, spec.component)
+        component = catalog.find_component(home, spec.component)
         if component is None:
             raise bus.error(f"Component '{spec.component}' not found", "spec.component")
         return BusPlan(
@@ -99,4 +103,78 @@ def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
         via=via,
         notice=f"{via} has no broker settings: using the embedded in-memory bus "
         "(one process, not persistent; set spec.component to use a broker)",
+    )
+
+
+@dataclass(frozen=True)
+class SubscriberPlan:
+    index: int
+    condition: Condition
+    filter: EventFilter | None
+    dead_letter_topic: str
+    reply_topic: str
+
+
+@dataclass(frozen=True)
+class TriggerPlan:
+    """One Trigger, compiled: its input topics, filters, conditions and names."""
+
+    label: str  # namespace/name
+    group: str
+    inputs: dict[str, str]  # input name -> topic
+    input_filters: dict[str, EventFilter]
+    subscribers: list[SubscriberPlan]
+    dead_letter_topic: str
+
+
+def plan_trigger(trigger: Loaded) -> TriggerPlan:
+    """Compile ``trigger``'s conditions and filters; ManifestErrors names every one that fails."""
+    spec, ns = trigger.resource.spec, trigger.namespace
+    errors: list[ManifestError] = []
+
+    def compiled(filter_spec: FilterSpec | None, field: str) -> EventFilter | None:
+        if filter_spec is None:
+            return None
+        try:
+            return compile_filter(filter_spec)
+        except ExpressionError as exc:
+            errors.append(trigger.error(str(exc), f"{field}.filter.cel"))
+            return None
+
+    input_filters = {
+        name: found
+        for name, ref in spec.inputs.items()
+        if (found := compiled(ref.filter, f"spec.inputs.{name}")) is not None
+    }
+    subscribers = []
+    for index, sub in enumerate(spec.subscribers):
+        field = f"spec.subscribers[{index}]"
+        try:
+            condition = Condition(sub.condition, list(spec.inputs))
+        except ExpressionError as exc:
+            errors.append(trigger.error(str(exc), f"{field}.condition"))
+        subscriber_filter = compiled(sub.filter, field)
+        if errors:
+            continue
+        subscribers.append(
+            SubscriberPlan(
+                index=index,
+                condition=condition,
+                filter=subscriber_filter,
+                dead_letter_topic=sub.deadLetterTopic or dead_letter_topic(trigger),
+                reply_topic=sub.replyTopic or reply_topic(trigger),
+            )
+        )
+    if errors:
+        raise ManifestErrors(errors)
+    return TriggerPlan(
+        label=f"{ns}/{trigger.name}",
+        group=group_of(trigger),
+        inputs={
+            name: topic_for(ref.namespace or ns, ref.eventSource, ref.event)
+            for name, ref in spec.inputs.items()
+        },
+        input_filters=input_filters,
+        subscribers=subscribers,
+        dead_letter_topic=dead_letter_topic(trigger),
     )

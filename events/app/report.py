@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from events.app.catalog import Catalog, topic_for
+from events.app.catalog import Catalog
+from events.app.plans import bus_plan, plan_trigger, topic_for
 from events.app.state_stores import describe_condition_state
 from events.manifests.loader import Loaded
+from triggers.filters import EventFilter
 
 ORDER = ("Component", "Secret", "EventBus", "ClusterEventBus", "Function", "EventSource", "Trigger")
 
@@ -35,7 +37,7 @@ def _details(item: Loaded, catalog: Catalog) -> Iterator[str]:
     if item.kind == "Component":
         yield f"type {spec.type}"
     elif item.kind in ("EventBus", "ClusterEventBus"):
-        plan = catalog.bus_plan(item.namespace, item.name)
+        plan = bus_plan(catalog, item.namespace, item.name)
         yield f"bus: {plan.describe()}"
         if plan.notice:
             yield f"note: {plan.notice}"
@@ -50,7 +52,7 @@ def _details(item: Loaded, catalog: Catalog) -> Iterator[str]:
 def _eventsource(item: Loaded, catalog: Catalog) -> Iterator[str]:
     spec = item.resource.spec
     if spec.eventBus:
-        yield f"bus {spec.eventBus}: {catalog.bus_plan(item.namespace, spec.eventBus).describe()}"
+        yield f"bus {spec.eventBus}: {bus_plan(catalog, item.namespace, spec.eventBus).describe()}"
     if spec.sink:
         yield f"sink: {spec.sink.describe()}"
     for kind, event, _ in spec.events():
@@ -59,32 +61,29 @@ def _eventsource(item: Loaded, catalog: Catalog) -> Iterator[str]:
 
 def _trigger(item: Loaded, catalog: Catalog) -> Iterator[str]:
     spec = item.resource.spec
-    key = ("Trigger", item.namespace, item.name)
-    yield f"bus {spec.eventBus}: {catalog.bus_plan(item.namespace, spec.eventBus).describe()}"
+    plan = plan_trigger(item)
+    yield f"bus {spec.eventBus}: {bus_plan(catalog, item.namespace, spec.eventBus).describe()}"
     yield f"condition state: {describe_condition_state(item, catalog)}"
-    for name, ref in spec.inputs.items():
-        topic = topic_for(ref.namespace or item.namespace, ref.eventSource, ref.event)
+    for name, topic in plan.inputs.items():
         yield f"input {name} <- topic {topic}"
-        yield from _filter(catalog, (key, "inputs", name))
-    for index, sub in enumerate(spec.subscribers):
+        yield from _filter(plan.input_filters.get(name))
+    for sub, compiled in zip(spec.subscribers, plan.subscribers, strict=True):
         targets = [
             f"sink {sub.sink.describe()}" if sub.sink else None,
             f"topic {sub.topic}" if sub.topic else None,
         ]
-        line = (
-            f"subscriber {index} when [{sub.condition}] -> {' and '.join(t for t in targets if t)}"
+        line = f"subscriber {compiled.index} when [{sub.condition}] -> " + " and ".join(
+            t for t in targets if t
         )
         if sub.sink:
             dead = (
-                sub.deadLetterSink.describe()
-                if sub.deadLetterSink
-                else (sub.deadLetterTopic or f"{item.namespace}-{item.name}-deadletter")
+                sub.deadLetterSink.describe() if sub.deadLetterSink else compiled.dead_letter_topic
             )
             line += f"; dead letters -> {dead}"
         yield line
-        yield from _filter(catalog, (key, "subscribers", index))
+        yield from _filter(compiled.filter)
 
 
-def _filter(catalog: Catalog, where: tuple) -> Iterator[str]:
-    if (found := catalog.filters.get(where)) is not None:
+def _filter(found: EventFilter | None) -> Iterator[str]:
+    if found is not None:
         yield f"  filter: {found.description}"

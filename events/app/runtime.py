@@ -12,20 +12,23 @@ import asyncio
 from functools import partial
 from pathlib import Path
 
-from events.app.catalog import Catalog, topic_for
+from events.app.catalog import Catalog
+from events.app.checks import binding_settings, check_remote_sinks
 from events.app.ops import OpsServer
+from events.app.plans import bus_plan, dead_letter_topic, group_of, plan_trigger, topic_for
 from events.app.roles import Roles
 from events.app.state_stores import condition_state
-from events.brokers.registry import create_bus, settings_for
+from events.brokers.registry import PARTS, bus_settings, create_bus
 from events.bus.contract import EventBus
-from events.bus.retry import keep_running
+from events.bus.resilient import keep_running
 from events.delivery.outlets import OutletPlan, build_outlet
 from events.delivery.sinks import SinkClient
 from events.errors import BackendNotAvailable
-from events.functions.address import check_sinks, remote_url
+from events.functions.address import remote_url
+from events.functions.context import Send
 from events.functions.http import FunctionServer
 from events.functions.loader import Invoker, load_target
-from events.functions.outputs import Outputs
+from events.functions.outputs import BindingTarget, Outputs
 from events.functions.topic import TopicFunction
 from events.manifests.common import SinkSpec
 from events.manifests.extensions import DEFAULT_DELIVERY
@@ -56,7 +59,7 @@ class Runtime:
         self.buses: dict[str, EventBus] = {}
         self.functions: dict[tuple[str, str], FunctionServer] = {}
         self.topic_functions: list[TopicFunction] = []
-        self.outputs = Outputs(catalog, self.bus_for, console)
+        self.outputs = Outputs(console)
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
         self._ops = (
@@ -92,9 +95,9 @@ class Runtime:
                     message = f"{item.label} {kind} event '{event}': {exc}"
                     raise BackendNotAvailable(message) from None
         for item, name in self._bus_users():
-            settings_for(self.catalog.bus_plan(item.namespace, name))
+            bus_settings(bus_plan(self.catalog, item.namespace, name))
         senders = self.selected("EventSource") + self.selected("Trigger")
-        check_sinks(senders, self.catalog, self.roles)
+        check_remote_sinks(senders, self.catalog, self.roles)
 
     def _bus_users(self) -> list[tuple[Loaded, str]]:
         users = [(es, es.resource.spec.eventBus) for es in self.selected("EventSource")]
@@ -121,11 +124,11 @@ class Runtime:
             await self._ops.stop()
 
     def bus_for(self, item: Loaded, name: str) -> EventBus:
-        return self.buses[self.catalog.bus_plan(item.namespace, name).key]
+        return self.buses[bus_plan(self.catalog, item.namespace, name).key]
 
     async def _start_buses(self) -> None:
         for item, name in self._bus_users():
-            plan = self.catalog.bus_plan(item.namespace, name)
+            plan = bus_plan(self.catalog, item.namespace, name)
             if plan.key in self.buses:
                 continue
             bus = create_bus(plan)
@@ -143,7 +146,7 @@ class Runtime:
             handler = load_target(
                 spec.source, spec.target, Path(item.origin.file).parent, item.name
             )
-            outputs = await self.outputs.senders(item)
+            outputs = await self._senders(item)
             invoke = Invoker(handler, item.namespace, item.name, outputs)
             if spec.input is None:
                 server = FunctionServer(item.name, invoke, spec.host, spec.port, item.namespace)
@@ -156,6 +159,8 @@ class Runtime:
                     invoke,
                     self.bus_for(item, spec.input.eventBus),
                     spec.input.topic,
+                    group_of(item),
+                    dead_letter_topic(item),
                     self.console,
                     spec.concurrency,
                     spec.maxDeliveries,
@@ -164,6 +169,25 @@ class Runtime:
                 self.topic_functions.append(function)
                 where = f"consuming topic {spec.input.topic}"
             self.console.say(f"function {item.namespace}/{item.name} {where}")
+
+    async def _senders(self, function: Loaded) -> dict[str, Send]:
+        """One sender per output the Function declares; binding clients start here."""
+        senders: dict[str, Send] = {}
+        for name, ref in function.resource.spec.outputs.items():
+            if ref.component is None:
+                senders[name] = self.outputs.to_bus(self.bus_for(function, ref.bus), ref.topic)
+                continue
+            component = self.catalog.find_component(function.namespace, ref.component)
+            assert component is not None, "checked when the manifests loaded"
+            broker, part = PARTS[component.resource.spec.type]
+            target = BindingTarget(
+                key=(component.namespace, component.name),
+                name=component.name,
+                build=broker.load(part.target),
+                settings=binding_settings(component, self.catalog),
+            )
+            senders[name] = await self.outputs.to_binding(target, ref.topic)
+        return senders
 
     def sink_url(self, sink: SinkSpec | None, namespace: str) -> str | None:
         if sink is None:
@@ -193,49 +217,40 @@ class Runtime:
             )
 
     def _build_trigger(self, item: Loaded) -> TriggerRunner:
-        spec, ns, name = item.resource.spec, item.namespace, item.name
-        inputs = {
-            input_name: topic_for(ref.namespace or ns, ref.eventSource, ref.event)
-            for input_name, ref in spec.inputs.items()
-        }
-        key = ("Trigger", ns, name)
+        spec, ns = item.resource.spec, item.namespace
+        plan = plan_trigger(item)
         subscribers = [
             Subscriber(
-                trigger=f"{ns}/{name}",
-                index=index,
-                condition=self.catalog.conditions[(key, index)],
+                trigger=plan.label,
+                index=compiled.index,
+                condition=compiled.condition,
                 policy=sub.delivery or spec.delivery or DEFAULT_DELIVERY,
-                dead_letter_topic=sub.deadLetterTopic or f"{ns}-{name}-deadletter",
+                dead_letter_topic=compiled.dead_letter_topic,
                 sink_url=self.sink_url(sub.sink, ns),
                 topic=sub.topic,
                 dead_letter_url=self.sink_url(sub.deadLetterSink, ns),
-                filter=self.catalog.filters.get((key, "subscribers", index)),
-                reply_topic=sub.replyTopic or f"{ns}-{name}-reply",
+                filter=compiled.filter,
+                reply_topic=compiled.reply_topic,
                 max_in_flight=sub.maxInFlight,
             )
-            for index, sub in enumerate(spec.subscribers)
+            for sub, compiled in zip(spec.subscribers, plan.subscribers, strict=True)
         ]
-        input_filters = {
-            input_name: found
-            for input_name in spec.inputs
-            if (found := self.catalog.filters.get((key, "inputs", input_name))) is not None
-        }
         ctx = DeliveryContext(
             self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
         )
         return TriggerRunner(
-            f"{ns}/{name}",
-            inputs,
+            plan.label,
+            plan.inputs,
             subscribers,
             spec.conditionWindow,
-            group=f"{ns}-{name}",
+            group=plan.group,
             ctx=ctx,
             max_deliveries=spec.maxDeliveries,
-            dead_letter_topic=f"{ns}-{name}-deadletter",
+            dead_letter_topic=plan.dead_letter_topic,
             # As many messages as the largest subscriber limit, so that limit can be reached;
             # a larger window measured slower (bench/trigger_http.py: more tasks waiting).
             max_in_flight=max(sub.maxInFlight for sub in spec.subscribers),
-            input_filters=input_filters,
+            input_filters=plan.input_filters,
             order_by=spec.orderBy,
             state=condition_state(item, self.catalog),
         )
@@ -267,7 +282,7 @@ class Runtime:
             identity=identity,
             bus=self.bus_for(item, spec.eventBus) if spec.eventBus else None,
             topic=topic_for(item.namespace, item.name, identity.event),
-            dead_letter_topic=f"{item.namespace}-{item.name}-deadletter",
+            dead_letter_topic=dead_letter_topic(item),
             sink_url=self.sink_url(spec.sink, item.namespace),
             dead_letter_url=self.sink_url(spec.deadLetterSink, item.namespace),
             delivery=spec.delivery or DEFAULT_DELIVERY,

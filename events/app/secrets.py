@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
+from events.app.catalog import Catalog
 from events.manifests.common import SecretKeyRef
 from events.manifests.loader import Loaded
-
-if TYPE_CHECKING:
-    from events.app.catalog import Catalog
 
 
 def env_name(ref: SecretKeyRef) -> str:

@@ -10,23 +10,17 @@ so a missing Component, a wrong type or a bad field is a load error. Without
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from events.app.plans import find_component
+from events.app.catalog import Catalog
 from events.app.secrets import resolve_component_metadata
-from events.errors import ManifestError
+from events.brokers.registry import PARTS, component_settings
+from events.errors import BackendNotAvailable, ManifestError
 from events.manifests.loader import Loaded
-from triggers.state import IN_PROCESS
+from triggers.state import IN_PROCESS, ConditionState
 
-if TYPE_CHECKING:
-    from events.app.catalog import Catalog
-    from events.brokers.redis.state import RedisStateSettings
-    from triggers.state import ConditionState
-
-STATE_REDIS = "state.redis"
 FIELD = "spec.conditionStore"
+#: The Dapr state store types some broker serves, e.g. ``state.redis``.
+STATE_TYPES = tuple(sorted(t for t in PARTS if t.startswith("state.")))
 
 
 def check_condition_store(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
@@ -34,43 +28,47 @@ def check_condition_store(trigger: Loaded, catalog: Catalog) -> Iterator[Manifes
     name = trigger.resource.spec.conditionStore
     if not name:
         return
-    component = find_component(catalog, trigger.namespace, name)
+    component = catalog.find_component(trigger.namespace, name)
+    kinds = " or ".join(STATE_TYPES)
     if component is None:
         known = sorted(c.name for c in catalog.of_kind("Component"))
         yield trigger.error(
             f"Component '{name}' not found; loaded Components: {known or 'none'} (add a "
-            f"{STATE_REDIS} Component with -f or --components, or remove conditionStore "
+            f"{kinds} Component with -f or --components, or remove conditionStore "
             "to keep condition state in the trigger's process)",
             FIELD,
         )
         return
     kind = component.resource.spec.type
-    if kind != STATE_REDIS:
+    if kind not in STATE_TYPES:
         yield trigger.error(
             f"Component '{name}' has type '{kind}', but a conditionStore must be a "
-            f"{STATE_REDIS} Component (the only state store fnevents supports)",
+            f"{kinds} Component (the state stores fnevents supports)",
             FIELD,
         )
         return
     try:
-        store_settings(trigger, component, catalog)
+        _store(trigger, catalog)
     except ManifestError as exc:
         yield exc
 
 
-def store_settings(trigger: Loaded, component: Loaded, catalog: Catalog) -> RedisStateSettings:
-    """The Component's validated settings; a ManifestError names the Component and field."""
-    from events.brokers.redis.state import RedisStateSettings
-    from events.brokers.registry import metadata_error
-
+def _store(trigger: Loaded, catalog: Catalog) -> tuple[type, object, Loaded]:
+    """The state class, its validated settings and the Component ``trigger`` names."""
+    component = catalog.find_component(trigger.namespace, trigger.resource.spec.conditionStore)
+    assert component is not None, "checked when the manifests loaded"
+    kind = component.resource.spec.type
     metadata = resolve_component_metadata(component, catalog)
     try:
-        return RedisStateSettings.model_validate(metadata)
-    except ValidationError as exc:
-        fields = RedisStateSettings.model_fields
-        error = metadata_error(exc, STATE_REDIS, component, component.label, fields)
+        settings = component_settings(kind, metadata, component, component.label, "state")
+    except ManifestError as exc:
         used = f" (the conditionStore of {trigger.label})"
-        raise component.error(error.problem + used, error.field) from None
+        raise component.error(exc.problem + used, exc.field) from None
+    broker, part = PARTS[kind]
+    try:
+        return broker.load(part.target), settings, component
+    except BackendNotAvailable as exc:
+        raise component.error(str(exc), "spec.type") from None
 
 
 def condition_state(trigger: Loaded, catalog: Catalog) -> ConditionState | None:
@@ -78,24 +76,14 @@ def condition_state(trigger: Loaded, catalog: Catalog) -> ConditionState | None:
     spec = trigger.resource.spec
     if not spec.conditionStore:
         return None
-    from events.brokers.redis.state import RedisState
-
-    component = find_component(catalog, trigger.namespace, spec.conditionStore)
-    assert component is not None, "checked when the manifests loaded"
-    settings = store_settings(trigger, component, catalog)
+    state_class, settings, component = _store(trigger, catalog)
     name = f"{trigger.namespace}/{trigger.name}"
-    return RedisState(settings, name, spec.conditionWindow, component.name)
+    return state_class(settings, name, spec.conditionWindow, component.name)
 
 
 def describe_condition_state(trigger: Loaded, catalog: Catalog) -> str:
     """Where ``trigger`` keeps its condition state, for ``fnevents validate``."""
-    name = trigger.resource.spec.conditionStore
-    if not name:
+    if not trigger.resource.spec.conditionStore:
         return IN_PROCESS
-    from events.brokers.redis.state import state_key
-
-    component = find_component(catalog, trigger.namespace, name)
-    assert component is not None, "checked when the manifests loaded"
-    settings = store_settings(trigger, component, catalog)
-    key = state_key(f"{trigger.namespace}/{trigger.name}")
-    return f"{STATE_REDIS} Component {component.name} at {settings.address}, hash {key}"
+    state_class, settings, component = _store(trigger, catalog)
+    return state_class.description(settings, f"{trigger.namespace}/{trigger.name}", component.name)

@@ -1,93 +1,66 @@
-"""The explicit registry of bus backends: Dapr component type -> EventBus class.
-
-Backends are imported only when used, so a process that runs on Redis never
-imports the Kafka client (and startup stays fast).
-"""
+"""Lookups over the broker descriptors: which broker serves a Dapr component type, its
+settings, and its parts, loaded only when used."""
 
 from __future__ import annotations
 
-import difflib
-import importlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import ValidationError
-
-from events.app.plans import BusPlan
+from events.brokers import BROKERS
+from events.bus.broker import Broker, Part
 from events.bus.contract import EventBus
-from events.errors import BackendNotAvailable, ManifestError
+from events.bus.plan import BusPlan
+from events.bus.settings import validate_metadata
+from events.errors import BackendNotAvailable
 from events.manifests.loader import Loaded
 
-
-@dataclass(frozen=True)
-class Backend:
-    target: str  # "module:Class"
-    requirement: str  # the pip package that provides the client library
-
-    def load(self) -> type[EventBus]:
-        module, _, name = self.target.partition(":")
-        try:
-            return getattr(importlib.import_module(module), name)
-        except ImportError as exc:
-            raise BackendNotAvailable(
-                f"{self.target} needs {self.requirement}: pip install {self.requirement} ({exc})"
-            ) from exc
-
-
-BACKENDS: dict[str, Backend] = {
-    "pubsub.in-memory": Backend("events.brokers.memory.bus:MemoryBus", "fnevents"),
-    "pubsub.redis": Backend("events.brokers.redis.bus:RedisBus", "redis"),
-    "pubsub.kafka": Backend("events.brokers.kafka.bus:KafkaBus", "aiokafka"),
-    "pubsub.jetstream": Backend("events.brokers.jetstream.bus:JetStreamBus", "nats-py"),
-    "pubsub.mqtt3": Backend("events.brokers.mqtt.bus:MqttBus", "paho-mqtt"),
-    "dapr": Backend("events.brokers.dapr.bus:DaprSidecarBus", "dapr"),
+#: Dapr component type -> (the broker, the part serving it), for every part of every broker.
+PARTS: dict[str, tuple[Broker, Part]] = {
+    part.component_type: (broker, part) for broker in BROKERS for part in broker.parts()
 }
+BUS_TYPES = tuple(broker.bus.component_type for broker in BROKERS)
 
 
-def backend_class(plan: BusPlan) -> type[EventBus]:
-    """The class for ``plan``'s backend; raises BackendNotAvailable naming what is missing."""
-    backend = BACKENDS.get(plan.backend)
-    if backend is None:
-        available = ", ".join(sorted(BACKENDS))
+def broker_named(name: str) -> Broker:
+    return next(b for b in BROKERS if b.name == name)
+
+
+def part_for(component_type: str, role: str = "pub/sub") -> tuple[Broker, Part]:
+    """The broker and part serving ``component_type``; BackendNotAvailable lists the types
+    of the same family (``pubsub.*``, ``state.*``, ...) that exist."""
+    found = PARTS.get(component_type)
+    if found is None:
+        family = component_type.partition(".")[0] + "."
+        known = sorted(t for t in PARTS if t.startswith(family)) or sorted(BUS_TYPES)
         raise BackendNotAvailable(
-            f"{plan.via}: unknown pub/sub type '{plan.backend}'; available: {available}"
+            f"unknown {role} type '{component_type}'; available: {', '.join(known)}"
         )
-    return backend.load()
+    return found
 
 
-def settings_for(plan: BusPlan):
-    """Validate the component's metadata against the backend's settings model."""
-    cls = backend_class(plan)
-    try:
-        return cls.Settings.model_validate(dict(plan.metadata))
-    except ValidationError as exc:
-        raise metadata_error(exc, plan.backend, plan.component, plan.via) from None
-
-
-def create_bus(plan: BusPlan) -> EventBus:
-    name = plan.component.name if plan.component is not None else "eventbus"
-    return backend_class(plan)(settings_for(plan), pubsub_name=name)
-
-
-def metadata_error(
-    exc: ValidationError,
-    backend: str,
+def component_settings(
+    component_type: str,
+    metadata: Mapping[str, str],
     component: Loaded | None,
     via: str,
-    known: Iterable[str] = (),
-) -> ManifestError:
-    """A component's settings error as a ManifestError naming the Component and the field;
-    an unknown name gets the closest of ``known`` as a suggestion."""
-    error = exc.errors()[0]
-    field = ".".join(str(p) for p in error["loc"]) or "?"
-    if error["type"] == "extra_forbidden":
-        guess = difflib.get_close_matches(field, list(known), n=1)
-        hint = f"; did you mean '{guess[0]}'?" if guess else ""
-        problem = f"unknown metadata '{field}' for {backend}{hint}"
-    elif error["type"] == "missing":
-        problem = f"metadata '{field}' is required for {backend}"
-    else:
-        problem = f"metadata '{field}': {error['msg'].removeprefix('Value error, ')}"
-    if component is not None:
-        return component.error(problem, "spec.metadata")
-    return ManifestError(f"{via}: {problem}")
+    role: str = "pub/sub",
+) -> Any:
+    """Validated settings for a component of ``component_type`` (imports no client)."""
+    broker, part = part_for(component_type, role)
+    model = broker.load(part.settings)
+    return validate_metadata(model, metadata, component_type, component, via)
+
+
+def bus_settings(plan: BusPlan) -> Any:
+    """The plan's component metadata, validated by its backend's settings model."""
+    try:
+        return component_settings(plan.backend, plan.metadata, plan.component, plan.via)
+    except BackendNotAvailable as exc:
+        raise BackendNotAvailable(f"{plan.via}: {exc}") from None
+
+
+def create_bus(plan: BusPlan, pubsub_name: str | None = None) -> EventBus:
+    """A bus (not started) for ``plan``; ``pubsub_name`` overrides the plan's."""
+    broker, part = part_for(plan.backend)
+    bus_class = broker.load(part.target)
+    return bus_class(bus_settings(plan), pubsub_name=pubsub_name or plan.pubsub_name)

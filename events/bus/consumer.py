@@ -22,9 +22,10 @@ from events.bus.contract import EventBus, Message
 from events.bus.poison import bounded, bury
 from events.bus.resilient import ResilientSubscription
 from events.errors import FnEventsError
+from events.types import Report
 
 Handle = Callable[[Message], Awaitable[None]]
-Report = Callable[[str], None]
+
 MAX_NACK_DELAY = 30.0
 
 

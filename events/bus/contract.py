@@ -24,13 +24,16 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import ClassVar
 
-from events.bus.settings import BackendSettings
 from events.cloudevent import CloudEvent
 
-#: Optional capabilities a backend may list in ``EventBus.features``.
+#: Guarantees beyond the contract that not every broker can give. Each broker's descriptor
+#: (``events.brokers.<name>.BROKER``) lists the ones it cannot give, with the reason.
 #: Events with the same key are first delivered in publish order (a redelivery after a
 #: nack comes after later events: holding them back would stall the key).
-FEATURE_ORDERED_KEYS = "ordered-keys"
+ORDERED_KEYS = "ordered-keys"
+#: A message's ``attempt`` keeps counting when another member of the group takes it over.
+ATTEMPTS_SURVIVE_MEMBERS = "attempts-survive-members"
+GUARANTEES = (ORDERED_KEYS, ATTEMPTS_SURVIVE_MEMBERS)
 
 
 class Message(abc.ABC):
@@ -103,10 +106,6 @@ class EventBus(_ClosedOnExit):
 
     #: The Dapr component type this backend implements, e.g. ``pubsub.redis``.
     component_type: ClassVar[str]
-    #: Optional capabilities, from the ``FEATURE_*`` names above.
-    features: ClassVar[frozenset[str]] = frozenset()
-    #: The pydantic model of this backend's component metadata (Dapr's names).
-    Settings: ClassVar[type[BackendSettings]]
 
     async def start(self) -> None:
         """Connect to the broker. Raise ``BusError(retriable=True)`` if it is unreachable."""

@@ -1,4 +1,5 @@
-"""A dead letter as read back from its topic: the event, where it was going, and why not.
+"""Dead letters read back from their topics: the :class:`Letter` value, and the
+:class:`LetterStore` contract a broker implements to list and replay them.
 
 Three writers put letters on dead-letter topics, and each records the failure in
 extension attributes:
@@ -16,12 +17,17 @@ extension attributes:
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from events.bus.contract import EventBus, Message
 from events.cloudevent import CloudEvent
+
+#: The consumer group ``deadletters list`` and ``replay`` read dead-letter topics as.
+REPLAY_GROUP = "fnevents-deadletters"
 
 #: The attributes a dead letter adds to the original event; replay removes them all.
 ERROR_ATTRIBUTES = (
@@ -133,3 +139,35 @@ def data_fields(event: CloudEvent) -> dict[str, Any]:
             "data_base64": base64.b64encode(bytes(data)).decode("ascii"),
         }
     return {"datacontenttype": event.datacontenttype, "data": data}
+
+
+class LetterStore(abc.ABC):
+    """Dead letters of one bus. Create with ``events.deadletters.stores.open_store``;
+    ``close`` when done."""
+
+    #: The group's place on a topic is a position (Kafka offsets, the JetStream ack floor),
+    #: not a set of acked letters: a letter acked after an unacked one would still be read
+    #: again, so replay stops at the first letter it cannot deliver.
+    positional: ClassVar[bool] = False
+
+    def __init__(self, settings: Any, pubsub_name: str) -> None:
+        self.settings = settings
+        self.pubsub_name = pubsub_name
+
+    @abc.abstractmethod
+    async def browse(self, topic: str, limit: int | None = None) -> list[Letter]:
+        """The letters on ``topic`` that REPLAY_GROUP has not acked, oldest first, at most
+        ``limit``. Takes nothing: the same letters are there afterwards."""
+
+    @abc.abstractmethod
+    def replay_bus(self) -> EventBus:
+        """A bus (not started) whose new groups start at the beginning of a topic."""
+
+    async def release(self, messages: list[Message]) -> None:
+        """Give back messages replay took and did not ack, so the next replay gets them
+        at once. By default closing the subscription does that."""
+        del messages
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+        return None

@@ -7,11 +7,17 @@ naming the component and field) and the documentation (descriptions, defaults).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import difflib
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from events.durations import GO_FORMAT_HINT, parse_go_duration
+from events.errors import ManifestError
+from events.manifests.loader import Loaded
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def _dapr_duration(value: Any) -> float:
@@ -38,3 +44,33 @@ class BackendSettings(BaseModel):
     consumerID: str | None = Field(
         default=None, description="Dapr's consumer id; fnevents uses it to name group members"
     )
+
+
+def validate_metadata(
+    model: type[Model],
+    metadata: Mapping[str, str],
+    component_type: str,
+    component: Loaded | None,
+    via: str,
+) -> Model:
+    """``metadata`` validated by ``model``; a ManifestError names the Component and the field
+    (an unknown name gets the closest known one as a suggestion, else the list of them)."""
+    try:
+        return model.model_validate(dict(metadata))
+    except ValidationError as exc:
+        problem = _metadata_problem(exc, component_type, list(model.model_fields))
+    if component is not None:
+        raise component.error(problem, "spec.metadata")
+    raise ManifestError(f"{via}: {problem}")
+
+
+def _metadata_problem(exc: ValidationError, component_type: str, known: list[str]) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"]) or "?"
+    if error["type"] == "extra_forbidden":
+        guess = difflib.get_close_matches(field, known, n=1)
+        hint = f"did you mean '{guess[0]}'?" if guess else f"known names: {', '.join(known)}"
+        return f"unknown metadata '{field}' for {component_type}; {hint}"
+    if error["type"] == "missing":
+        return f"metadata '{field}' is required for {component_type}"
+    return f"metadata '{field}': {error['msg'].removeprefix('Value error, ')}"

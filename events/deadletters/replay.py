@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from events.bus.contract import EventBus, Message, Subscription
-from events.bus.letters import Destination, Letter
+from events.bus.letters import REPLAY_GROUP, Destination, Letter, LetterStore
 from events.cloudevent import CloudEvent
-from events.deadletters.stores import REPLAY_GROUP, LetterStore
 from events.delivery import policy
 from events.delivery.sinks import SinkClient
 from events.errors import BusError, DeliveryError

@@ -10,15 +10,8 @@ no other process can know, so that is refused with the fix.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
-
 from events.errors import FnEventsError
-from events.manifests.common import SinkSpec
 from events.manifests.loader import Loaded
-
-if TYPE_CHECKING:
-    from events.app.catalog import Catalog
 
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 
@@ -48,25 +41,3 @@ def remote_url(function: Loaded) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{spec.port}/"
-
-
-def check_sinks(items: Iterable[Loaded], catalog: Catalog, runs_here: Container[Loaded]) -> None:
-    """Before anything starts: every ``sink.ref`` of ``items`` to a Function that this
-    process does not serve must have a stable address (raises FunctionAddressError)."""
-    for item in items:
-        for sink in _sinks(item.resource.spec):
-            if sink is None or sink.uri or sink.ref is None:
-                continue
-            function = catalog.find_function(sink.ref, item.namespace)
-            if function is None:
-                continue  # a load error already
-            if function not in runs_here or function.resource.spec.input is not None:
-                remote_url(function)
-
-
-def _sinks(spec: Any) -> Iterator[SinkSpec | None]:
-    yield getattr(spec, "sink", None)
-    yield getattr(spec, "deadLetterSink", None)
-    for subscriber in getattr(spec, "subscribers", ()):
-        yield subscriber.sink
-        yield subscriber.deadLetterSink

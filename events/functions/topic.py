@@ -1,10 +1,10 @@
 """The async host: a function that consumes a bus topic.
 
-It reads its ``input`` topic as the consumer group ``{namespace}-{name}``
-(replicas share the work), calls the function with each event, and acks once
-the function returned and its ``context.send`` outputs are on the bus. An
-exception nacks the event for redelivery with backoff; after ``maxDeliveries``
-it goes to ``{namespace}-{name}-deadletter`` with the reason.
+It reads its ``input`` topic as a consumer group (``{namespace}-{name}``, named by
+``events.app.plans``; replicas share the work), calls the function with each event,
+and acks once the function returned and its ``context.send`` outputs are on the bus.
+An exception nacks the event for redelivery with backoff; after ``maxDeliveries`` it
+goes to the dead-letter topic (``{namespace}-{name}-deadletter``) with the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class TopicFunction:
         invoke: Invoker,
         bus: EventBus,
         topic: str,
+        group: str,
+        dead_letter_topic: str,
         console: Console,
         concurrency: int,
         max_deliveries: int,
@@ -36,12 +38,12 @@ class TopicFunction:
         self._consumer = Consumer(
             bus,
             topic,
-            f"{namespace}-{name}",
+            group,
             self._handle,
             slots=asyncio.Semaphore(concurrency),
             report=lambda text: console.warn(f"function {self.label}: {text}"),
             max_deliveries=max_deliveries,
-            dead_letter_topic=f"{namespace}-{name}-deadletter",
+            dead_letter_topic=dead_letter_topic,
         )
 
     async def start(self) -> None:

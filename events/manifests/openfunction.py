@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from events.manifests.common import Duration, Metadata, Model, SinkSpec
 from events.manifests.extensions import DeliverySpec, FilterSpec
+from events.manifests.identifiers import check_input_name
 
 API_VERSION = "events.openfunction.io/v1alpha1"
 DEFAULT_CONDITION_WINDOW = 60.0
@@ -308,8 +309,6 @@ class TriggerSpec(Model):
     @field_validator("inputs")
     @classmethod
     def _identifier_names(cls, inputs: dict[str, TriggerInput]) -> dict[str, TriggerInput]:
-        from triggers.conditions import check_input_name
-
         for name in inputs:
             check_input_name(name)
         return inputs

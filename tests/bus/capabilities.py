@@ -1,47 +1,20 @@
-"""What each backend cannot guarantee, stated once, with the reason.
+"""What each backend cannot guarantee, as the broker descriptors state it, with the reason.
 
-Conformance tests for a guarantee ask :func:`require`; a backend listed here for
-it is skipped with this reason (and the README's broker table says the same).
+Conformance tests for a guarantee ask :func:`require`; a backend whose descriptor
+lists it is skipped with that reason (and the README's broker table says the same).
 """
 
 from __future__ import annotations
 
 import pytest
 
-ORDERED_KEYS = "ordered-keys"
-ATTEMPTS_SURVIVE_MEMBERS = "attempts-survive-members"
+from events.brokers import BROKERS
+from events.bus.contract import ATTEMPTS_SURVIVE_MEMBERS, ORDERED_KEYS
 
-LIMITS: dict[str, dict[str, str]] = {
-    "dapr": {
-        ORDERED_KEYS: "Dapr's streaming subscription hands the app no partition key "
-        "(TopicEventRequest has no metadata) and delivers events as the sidecar's component "
-        "does, mostly concurrently (pubsub.redis runs 10 workers by default); a RETRY goes "
-        "back through the component's redelivery, behind later events",
-        ATTEMPTS_SURVIVE_MEMBERS: "TopicEventRequest carries no delivery count; the bus counts "
-        "deliveries of the same CloudEvent (source and id) per group in its own process, so a "
-        "member in another process starts again at attempt 1",
-    },
-    "kafka": {
-        ATTEMPTS_SURVIVE_MEMBERS: "Kafka keeps no delivery count: a member that takes over a "
-        "partition re-reads from the committed offset and cannot know it is a redelivery",
-    },
-    "memory": {
-        ORDERED_KEYS: "the in-memory bus has one FIFO per group, but its members run "
-        "concurrently, so per-key order holds only with a single consumer",
-    },
-    "redis": {
-        ORDERED_KEYS: "a Redis stream is one log per topic; members of a group take entries "
-        "concurrently, and a claimed-back entry is redelivered after later ones",
-    },
-    "jetstream": {
-        ORDERED_KEYS: "a JetStream consumer shared by a group has no per-key ordering, and "
-        "redeliveries (ackWait, nak) arrive after later messages",
-    },
-    "mqtt": {
-        ORDERED_KEYS: "MQTT has no keys or partitions; shared subscriptions spread messages "
-        "over members in no particular order (Dapr documents the same)",
-    },
-}
+__all__ = ["ATTEMPTS_SURVIVE_MEMBERS", "LIMITS", "ORDERED_KEYS", "guarantees", "require"]
+
+#: broker name -> {guarantee: why it is not given}, as each broker's descriptor declares
+LIMITS: dict[str, dict[str, str]] = {b.name: dict(b.limits) for b in BROKERS}
 
 
 #: Fallback brokers that cannot carry a backend at all, with the reason.

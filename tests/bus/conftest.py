@@ -1,72 +1,23 @@
-"""Backends for the bus conformance suite.
+"""Fixtures of the bus conformance suite.
 
-Every backend in ``BACKENDS`` runs every test in ``test_conformance.py`` against a
-real broker (started by the session fixtures in ``tests/conftest.py``). A backend
-plugs in with a function that turns the broker fixture into component metadata
-(Dapr's names), and a marker, so ``pytest -m redis`` runs one backend alone.
-Timeouts are short so redelivery tests run in seconds, not minutes.
+Every broker in ``events.brokers.BROKERS`` runs every test in ``test_conformance.py``
+against a real broker (started by the session fixtures in ``tests/conftest.py``), set
+up as ``tests/bus/backends.py`` says, and marked with its name, so ``pytest -m redis``
+runs one backend alone.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus
+from tests.bus.backends import BACKENDS, make_bus
 from tests.bus.capabilities import require_broker
-
-
-@dataclass(frozen=True)
-class Case:
-    component_type: str
-    broker_fixture: str | None
-    metadata: Callable[[Any], dict[str, str]]
-    mark: pytest.MarkDecorator
-
-
-BACKENDS: dict[str, Case] = {
-    "memory": Case("pubsub.in-memory", None, lambda _: {}, pytest.mark.memory),
-    "redis": Case(
-        "pubsub.redis",
-        "redis_broker",
-        lambda b: {"redisHost": b.address, "processingTimeout": "1s", "redeliverInterval": "200ms"},
-        pytest.mark.redis,
-    ),
-    "kafka": Case(
-        "pubsub.kafka",
-        "kafka_broker",
-        lambda b: {"brokers": b.address, "sessionTimeout": "2s", "heartbeatInterval": "500ms"},
-        pytest.mark.kafka,
-    ),
-    "jetstream": Case(
-        "pubsub.jetstream",
-        "nats_broker",
-        lambda b: {"natsURL": f"nats://{b.address}", "ackWait": "1s"},
-        pytest.mark.jetstream,
-    ),
-    "mqtt": Case(
-        "pubsub.mqtt3", "mqtt_broker", lambda b: {"url": f"tcp://{b.address}"}, pytest.mark.mqtt
-    ),
-    "dapr": Case(
-        "dapr",
-        "dapr_sidecar",
-        lambda s: {"pubsubName": s.pubsub_name, "grpcEndpoint": s.grpc_address},
-        pytest.mark.dapr,
-    ),
-}
-
-
-def make_bus(name: str, broker: Any) -> EventBus:
-    """A bus for backend ``name`` on ``broker``, built the way the runtime builds one."""
-    case = BACKENDS[name]
-    cls = REGISTRY[case.component_type].load()
-    return cls(cls.Settings.model_validate(case.metadata(broker)), pubsub_name="conformance")
 
 
 @pytest.fixture(params=[pytest.param(name, marks=case.mark) for name, case in BACKENDS.items()])

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from events.app.plans import BusPlan
-from events.brokers.dapr.bus import BulkPublishError, DaprSettings, DaprSidecarBus
+from events.brokers.dapr.bus import BulkPublishError, DaprSidecarBus
 from events.brokers.dapr.client import CONFIG_VARIABLES
-from events.brokers.registry import create_bus, settings_for
+from events.brokers.dapr.settings import DaprSettings
+from events.brokers.registry import bus_settings, create_bus
 from events.bus.envelope import UNDECODABLE_TYPE
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
@@ -159,7 +160,7 @@ async def test_losing_the_sidecar_is_reported_as_retriable() -> None:
 def test_an_eventbus_with_sidecar_true_plans_this_backend() -> None:
     plan = BusPlan(key="dapr:orders", backend="dapr", via="EventBus default", metadata={})
     with pytest.raises(ManifestError, match="pubsubName"):
-        settings_for(plan)
+        bus_settings(plan)
     plan = BusPlan(
         key="dapr:orders", backend="dapr", via="EventBus default", metadata={"pubsubName": "o"}
     )

@@ -15,13 +15,13 @@ import nats
 import orjson
 import pytest
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.plans import BusPlan, plan_bus
 from events.brokers.jetstream import client as jetstream_link
 from events.brokers.jetstream.bus import JetStreamBus
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.brokers.jetstream.streams import safe_name
-from events.brokers.registry import settings_for
+from events.brokers.registry import bus_settings
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
@@ -268,12 +268,12 @@ def plan(**metadata: str) -> BusPlan:
 )
 def test_bad_metadata_is_refused_naming_the_field(metadata, expected) -> None:
     with pytest.raises(ManifestError) as error:
-        settings_for(plan(**metadata))
+        bus_settings(plan(**metadata))
     assert expected in str(error.value)
 
 
 def test_dapr_metadata_values_are_read_as_dapr_reads_them() -> None:
-    settings = settings_for(
+    settings = bus_settings(
         plan(natsURL="nats://x", ackWait="1500", backOff="1s, 5s", maxDeliver="5", heartbeat="2s")
     )
     assert (settings.ackWait, settings.backOff, settings.heartbeat) == (1.5, [1.0, 5.0], 2.0)
@@ -282,7 +282,7 @@ def test_dapr_metadata_values_are_read_as_dapr_reads_them() -> None:
 def test_an_openfunction_nats_streaming_bus_maps_to_valid_settings() -> None:
     catalog = load_catalog([str(FIXTURES / "eventbus.yaml")], [])
     bus_plan = plan_bus(catalog.get("EventBus", "default", "default"), catalog, "default")
-    settings = settings_for(bus_plan)
+    settings = bus_settings(bus_plan)
     assert isinstance(settings, JetStreamSettings)
     assert (settings.natsURL, settings.durableName) == ("nats://nats.default:4222", "ImDurable")
 

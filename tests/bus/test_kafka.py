@@ -20,7 +20,7 @@ from events.bindings.kafka import to_binary
 from events.brokers.kafka.bus import KafkaBus, KafkaSettings, group_id
 from events.brokers.kafka.offsets import PartitionOffsets
 from events.brokers.kafka.settings import client_options
-from events.brokers.registry import settings_for
+from events.brokers.registry import bus_settings
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
 from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
@@ -296,12 +296,12 @@ def _plan(**metadata: str) -> BusPlan:
 
 def test_unknown_metadata_is_rejected_by_name() -> None:
     with pytest.raises(ManifestError, match=r"unknown metadata 'brokerList' for pubsub\.kafka"):
-        settings_for(_plan(brokers="b:9092", brokerList="b:9092"))
+        bus_settings(_plan(brokers="b:9092", brokerList="b:9092"))
 
 
 def test_brokers_are_required() -> None:
     with pytest.raises(ManifestError, match=r"metadata 'brokers' is required for pubsub\.kafka"):
-        settings_for(_plan(consumerGroup="app"))
+        bus_settings(_plan(consumerGroup="app"))
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_brokers_are_required() -> None:
 )
 def test_bad_settings_name_the_field(metadata, field, problem) -> None:
     with pytest.raises(ManifestError, match=f"metadata '{field}': .*{problem}"):
-        settings_for(_plan(brokers="b:9092", **metadata))
+        bus_settings(_plan(brokers="b:9092", **metadata))
 
 
 def test_settings_become_client_options() -> None:

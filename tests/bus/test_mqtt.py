@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from events.app.plans import BusPlan
 from events.brokers.mqtt.bus import MAX_CLIENT_ID, MqttBus, MqttSettings, member_client_id
-from events.brokers.registry import settings_for
+from events.brokers.registry import bus_settings
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
@@ -271,16 +271,16 @@ def plan(**metadata: str) -> BusPlan:
 
 
 def test_settings_read_dapr_names() -> None:
-    loaded = settings_for(
+    loaded = bus_settings(
         plan(url="mqtts://user:p%40ss@broker:8884", consumerID="app", qos="2", retain="true")
     )
     assert (loaded.qos, loaded.retain, loaded.cleanSession) == (2, True, False)
     endpoint = loaded.endpoint
     assert (endpoint.host, endpoint.port, endpoint.tls) == ("broker", 8884, True)
     assert (endpoint.username, endpoint.password) == ("user", "p@ss")
-    assert settings_for(plan(url="tcp://broker")).endpoint.address == "broker:1883"
-    assert settings_for(plan(url="ssl://broker")).endpoint.address == "broker:8883"
-    bus = MqttBus(settings_for(plan(url="tcp://user:secret@broker:1884")))
+    assert bus_settings(plan(url="tcp://broker")).endpoint.address == "broker:1883"
+    assert bus_settings(plan(url="ssl://broker")).endpoint.address == "broker:8883"
+    bus = MqttBus(bus_settings(plan(url="tcp://user:secret@broker:1884")))
     assert bus.describe() == "MQTT at broker:1884"
 
 
@@ -300,7 +300,7 @@ def test_settings_read_dapr_names() -> None:
 )
 def test_bad_settings_name_the_field(metadata: dict[str, str], expected: str) -> None:
     with pytest.raises(ManifestError, match=expected) as caught:
-        settings_for(plan(**metadata))
+        bus_settings(plan(**metadata))
     assert "secret" not in str(caught.value)
 
 

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from events.app.plans import BusPlan
 from events.brokers.redis.bus import RedisBus, RedisSettings
-from events.brokers.registry import settings_for
+from events.brokers.registry import bus_settings
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
 from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
@@ -230,12 +230,12 @@ def plan(**metadata: str) -> BusPlan:
 
 
 def test_settings_read_dapr_names_and_durations() -> None:
-    loaded = settings_for(
+    loaded = bus_settings(
         plan(redisHost="redis:6380", processingTimeout="30000", redeliverInterval="5s")
     )
     assert (loaded.host, loaded.port, loaded.processingTimeout) == ("redis", 6380, 30.0)
     assert (loaded.redeliverInterval, loaded.queueDepth, loaded.concurrency) == (5.0, 100, 10)
-    assert settings_for(plan(redisHost="redis")).address == "redis:6379"
+    assert bus_settings(plan(redisHost="redis")).address == "redis:6379"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,7 @@ def test_settings_read_dapr_names_and_durations() -> None:
 )
 def test_bad_settings_name_the_field(metadata: dict[str, str], expected: str) -> None:
     with pytest.raises(ManifestError, match=expected):
-        settings_for(plan(**metadata))
+        bus_settings(plan(**metadata))
 
 
 # -- outages -----------------------------------------------------------------------------

@@ -15,11 +15,10 @@ import orjson
 import pytest
 
 from events.app.cli import main
-from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
 from events.errors import DeliveryError
-from tests.bus.conftest import BACKENDS
+from tests.bus.backends import BACKENDS, make_bus
 from tests.manifests import documents
 from triggers.subscriber import dead_letter
 
@@ -41,9 +40,7 @@ class Setup:
         return f"default-{self.trigger}-deadletter"
 
     def bus(self) -> EventBus:
-        case = BACKENDS[self.backend]
-        cls = REGISTRY[case.component_type].load()
-        return cls(cls.Settings.model_validate(case.metadata(self.broker)), pubsub_name="eventbus")
+        return make_bus(self.backend, self.broker, pubsub_name="eventbus")
 
     async def write(self, *letters: CloudEvent, topic: str | None = None) -> None:
         async with self.bus() as bus:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
 from events.observability.console import Console

@@ -31,7 +31,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.observability.console import Console

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.observability.console import Console

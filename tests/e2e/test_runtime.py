@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
 from tests.sink import RecordingSink, Reply

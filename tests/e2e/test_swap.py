@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from events.app.catalog import topic_for
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
+from events.app.plans import topic_for
 from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
 from events.observability.console import Console

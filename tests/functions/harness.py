@@ -11,7 +11,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
 

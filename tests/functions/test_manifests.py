@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
 from events.app.roles import RoleError, Roles
 from events.app.runtime import Runtime
 from events.errors import ManifestErrors
@@ -60,7 +61,11 @@ def test_an_output_is_a_bus_topic_or_a_binding(tmp_path, spec, field, problem) -
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ({"brokerz": "x"}, "unknown metadata 'brokerz' for bindings.kafka; known names:"),
+        (
+            {"brokerz": "x"},
+            "unknown metadata 'brokerz' for bindings.kafka; did you mean 'brokers'?",
+        ),
+        ({"zzz": "x"}, "unknown metadata 'zzz' for bindings.kafka; known names: "),
         ({"authType": "password"}, "metadata 'saslUsername': required when authType"),
         ({"authRequired": "true"}, "metadata 'saslUsername': required when authType"),
         ({"direction": "input"}, "metadata 'direction': is 'input'"),

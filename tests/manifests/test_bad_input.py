@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
 from events.errors import ManifestErrors
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 

@@ -7,7 +7,9 @@ import pytest
 import redis
 
 from events.app.catalog import Catalog
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
+from events.app.plans import bus_plan
 from events.app.runtime import Runtime
 from events.brokers.memory.bus import MemoryBus
 from events.brokers.redis.state import RedisState
@@ -33,7 +35,7 @@ STORED_TRIGGER = trigger("tick", extra="  conditionStore: conditions\n")
 def built_trigger(catalog: Catalog) -> TriggerRunner:
     """The runtime's runner for the one Trigger (nothing connects until it starts)."""
     runtime = Runtime(catalog, Console(quiet=True))
-    runtime.buses[catalog.bus_plan("default", "default").key] = MemoryBus()
+    runtime.buses[bus_plan(catalog, "default", "default").key] = MemoryBus()
     return runtime._build_trigger(catalog.of_kind("Trigger")[0])
 
 

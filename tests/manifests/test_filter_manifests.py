@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
+from events.app.plans import plan_trigger
 from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
 from events.errors import ManifestErrors
@@ -40,10 +42,11 @@ def test_filters_are_compiled_at_load_under_their_trigger(write) -> None:
         trigger('{prefix: {subject: "cars/"}}', '{cel: "data.speed > 80.0"}'),
     )
     catalog = load_catalog([str(path)], [])
-    key = ("Trigger", "default", "t1")
-    assert set(catalog.filters) == {(key, "inputs", "tick"), (key, "subscribers", 0)}
-    assert catalog.filters[(key, "inputs", "tick")].description == "prefix subject='cars/'"
-    on_subscriber = catalog.filters[(key, "subscribers", 0)]
+    plan = plan_trigger(catalog.get("Trigger", "default", "t1"))
+    assert set(plan.input_filters) == {"tick"}
+    assert [s.filter is not None for s in plan.subscribers] == [True]
+    assert plan.input_filters["tick"].description == "prefix subject='cars/'"
+    on_subscriber = plan.subscribers[0].filter
     fast = CloudEvent.create("t", "/s", {"speed": 90})
     assert on_subscriber.matches(fast)
     assert not on_subscriber.matches(fast.evolve(data={"speed": 79.9}))
@@ -183,7 +186,7 @@ def routed_events() -> list[CloudEvent]:
 def test_the_vehicle_example_filter_passes_readings_and_keeps_out_the_rest() -> None:
     example = Path(__file__).parents[2] / "examples" / "vehicle-telemetry"
     catalog = load_catalog([str(example)], [])
-    usable = catalog.filters[(("Trigger", "default", "telemetry"), "inputs", "telemetry")]
+    usable = plan_trigger(catalog.get("Trigger", "default", "telemetry")).input_filters["telemetry"]
     simulator = load_module(example / "simulate.py")
     readings = simulator.readings(3)
     for _ in range(6):

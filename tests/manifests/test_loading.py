@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from events.app.catalog import topic_for
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
+from events.app.plans import bus_plan, topic_for
 from events.errors import ManifestErrors
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 
@@ -76,13 +77,13 @@ spec: {type: pubsub.in-memory}
 """
     local = BUS.replace("metadata: {name: default}", "metadata: {name: default, namespace: team-a}")
     catalog = load_catalog([str(write(cluster, component, local))], [])
-    assert catalog.bus_plan("team-a", "default").via == "EventBus default"
-    assert catalog.bus_plan("team-b", "default").via == "ClusterEventBus default"
-    assert catalog.bus_plan("team-b", "default").component.name == "shared"
+    assert bus_plan(catalog, "team-a", "default").via == "EventBus default"
+    assert bus_plan(catalog, "team-b", "default").via == "ClusterEventBus default"
+    assert bus_plan(catalog, "team-b", "default").component.name == "shared"
 
 
 def test_eventbus_without_broker_settings_is_embedded(write) -> None:
-    plan = load_catalog([str(write(BUS))], []).bus_plan("default", "default")
+    plan = bus_plan(load_catalog([str(write(BUS))], []), "default", "default")
     assert plan.backend == "pubsub.in-memory"
     assert "using the embedded in-memory bus" in plan.notice
 
@@ -103,7 +104,7 @@ spec:
 def test_secret_key_ref_resolves_from_the_environment(write, monkeypatch) -> None:
     monkeypatch.setenv("REDIS_AUTH_PASSWORD", "s3cret")
     bus = BUS.replace("spec: {}", "spec: {component: eventbus}")
-    plan = load_catalog([str(write(bus, REDIS_COMPONENT))], []).bus_plan("default", "default")
+    plan = bus_plan(load_catalog([str(write(bus, REDIS_COMPONENT))], []), "default", "default")
     assert plan.metadata == {"redisHost": "localhost:6379", "redisPassword": "s3cret"}
 
 
@@ -114,8 +115,8 @@ def test_secret_key_ref_resolves_from_a_secret_manifest(write, monkeypatch) -> N
         "data: {password: aHVudGVyMg==}\n"
     )
     bus = BUS.replace("spec: {}", "spec: {component: eventbus}")
-    plan = load_catalog([str(write(bus, REDIS_COMPONENT, secret))], []).bus_plan(
-        "default", "default"
+    plan = bus_plan(
+        load_catalog([str(write(bus, REDIS_COMPONENT, secret))], []), "default", "default"
     )
     assert plan.metadata["redisPassword"] == "hunter2"
 
@@ -140,7 +141,7 @@ def test_components_flag_replaces_a_component_of_the_same_name(write, tmp_path) 
         name="kafka.yaml",
     )
     catalog = load_catalog([str(manifests)], [str(override)])
-    plan = catalog.bus_plan("default", "default")
+    plan = bus_plan(catalog, "default", "default")
     assert plan.backend == "pubsub.kafka"
     assert plan.metadata == {"brokers": "x:9092"}
 

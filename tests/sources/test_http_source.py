@@ -12,7 +12,7 @@ import pytest
 from cloudevents.core.bindings import http as sdk_http
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
 from tests.brokers.servers import free_port, wait_until_listening

@@ -16,7 +16,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.bindings.kafka import to_binary
 from events.bindings.structured import from_json

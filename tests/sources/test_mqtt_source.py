@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from events.app.cli import load_catalog
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.bindings.structured import from_json
 from events.brokers.mqtt.acks import InOrderAcks

@@ -12,7 +12,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from events.app.cli import load_catalog, main
+from events.app.cli import main
+from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.bindings.structured import from_json
 from events.observability.console import Console

@@ -22,11 +22,11 @@ import pytest
 from redis.asyncio import Redis
 
 from events.brokers.memory.bus import MemoryBus
-from events.brokers.registry import BACKENDS as REGISTRY
 from events.bus.contract import EventBus, Message, Subscription
 from events.cloudevent import CloudEvent
 from events.manifests.extensions import DeliverySpec
 from tests.brokers.servers import free_port
+from tests.bus.backends import bus_on
 from tests.sink import RecordingSink, Reply
 from tests.subscriptions import nothing_within
 from tests.triggers.harness import runner, subscriber
@@ -51,10 +51,9 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
         started: EventBus = MemoryBus()
     else:
         broker = request.getfixturevalue("redis_broker")
-        cls = REGISTRY["pubsub.redis"].load()
         # a long processingTimeout: a slow delivery must not be reclaimed as a false duplicate
         settings = {"redisHost": broker.address, "processingTimeout": "30s"}
-        started = cls(cls.Settings.model_validate(settings), pubsub_name="faults")
+        started = bus_on("pubsub.redis", settings, pubsub_name="faults")
     async with started:
         yield started
 
@@ -173,8 +172,7 @@ async def test_a_sink_down_longer_than_the_policy_dead_letters_everything(
 @pytest.mark.redis
 async def test_a_refused_reply_publish_redelivers_the_event(redis_broker: Any) -> None:
     """A real refusal: the reply topic's key holds a string, so XADD fails (WRONGTYPE)."""
-    cls = REGISTRY["pubsub.redis"].load()
-    settings = cls.Settings.model_validate({"redisHost": redis_broker.address})
+    settings = {"redisHost": redis_broker.address}
     tag = uuid.uuid4().hex[:10]
     in_topic, reply_topic = f"faults-in-{tag}", f"faults-reply-{tag}"
     host, port = redis_broker.address.rsplit(":", 1)
@@ -182,7 +180,7 @@ async def test_a_refused_reply_publish_redelivers_the_event(redis_broker: Any) -
     await admin.set(reply_topic, "not a stream")
     answer = CloudEvent.create("test.answer", "/fn", {"ok": True}, id="answer-1")
     async with (
-        cls(settings, pubsub_name="faults") as bus,
+        bus_on("pubsub.redis", settings, pubsub_name="faults") as bus,
         RecordingSink(lambda n: Reply(200, event=answer)) as sink,
     ):
         sub = subscriber(sink_url=sink.url, reply_topic=reply_topic)

@@ -55,38 +55,16 @@ from typing import ClassVar
 import dapr.proto.runtime.v1 as api
 import grpc
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
-from pydantic import Field, SecretStr
 
 from events.brokers.dapr import client as connection
 from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, publish_payload
 from events.brokers.dapr.member import DaprSubscription, DeliveryCounter
+from events.brokers.dapr.settings import DaprSettings
 from events.bus.contract import EventBus, Subscription
-from events.bus.settings import BackendSettings, DaprDuration
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed, BusError
 
 _C = grpc.StatusCode
-
-
-class DaprSettings(BackendSettings):
-    pubsubName: str = Field(min_length=1, description="the pub/sub component's name in the sidecar")
-    grpcEndpoint: str | None = Field(
-        default=None,
-        description="extension: the sidecar's gRPC API (host:port, dns:, unix:, '?tls=true'); "
-        "default DAPR_GRPC_ENDPOINT, else DAPR_RUNTIME_HOST:DAPR_GRPC_PORT",
-    )
-    apiToken: SecretStr | None = Field(
-        default=None, description="extension: the sidecar's API token; default DAPR_API_TOKEN"
-    )
-    connectTimeout: DaprDuration = Field(
-        default=5.0, gt=0, description="extension: how long to wait for the sidecar to answer"
-    )
-    requestTimeout: DaprDuration | None = Field(
-        default=None,
-        gt=0,
-        description="extension: the deadline of each publish; "
-        "default DAPR_API_TIMEOUT_SECONDS, else 30s",
-    )
 
 
 class BulkPublishError(BusError):
@@ -101,7 +79,6 @@ class DaprSidecarBus(EventBus):
     """The bus through a Dapr sidecar. See the module docstring."""
 
     component_type: ClassVar[str] = "dapr"
-    Settings = DaprSettings
 
     def __init__(self, settings: DaprSettings, pubsub_name: str = "eventbus") -> None:
         self._settings = settings

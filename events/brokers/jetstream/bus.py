@@ -57,7 +57,6 @@ class JetStreamBus(EventBus):
     """A bus on NATS JetStream. See the module docstring for streams, groups and limits."""
 
     component_type: ClassVar[str] = "pubsub.jetstream"
-    Settings = JetStreamSettings
 
     def __init__(self, settings: JetStreamSettings, pubsub_name: str = "eventbus") -> None:
         self._settings = settings

@@ -16,8 +16,7 @@ from events.brokers.jetstream.client import Link
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Message
-from events.bus.letters import Letter
-from events.deadletters.stores import REPLAY_GROUP, LetterStore
+from events.bus.letters import REPLAY_GROUP, Letter, LetterStore
 from events.errors import BusError, InvalidCloudEvent
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from events.brokers.kafka.settings import KafkaSettings
-from events.manifests.loader import Loaded
 
 BINDING_TYPE = "bindings.kafka"
 
@@ -40,20 +39,3 @@ class KafkaBindingSettings(KafkaSettings):
         if value is not None and "output" not in {d.strip() for d in value.split(",")}:
             raise ValueError(f"is {value!r}; an output binding needs 'output' in it")
         return value
-
-
-def binding_settings(component: Loaded, metadata: dict[str, str]) -> KafkaBindingSettings:
-    """Validate a Component's resolved metadata; a ManifestError names the Component's field."""
-    try:
-        return KafkaBindingSettings.model_validate(metadata)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(p) for p in error["loc"]) or "?"
-        if error["type"] == "extra_forbidden":
-            known = ", ".join(sorted(KafkaBindingSettings.model_fields))
-            problem = f"unknown metadata '{name}' for {BINDING_TYPE}; known names: {known}"
-        elif error["type"] == "missing":
-            problem = f"metadata '{name}' is required for {BINDING_TYPE}"
-        else:
-            problem = f"metadata '{name}': {error['msg'].removeprefix('Value error, ')}"
-        raise component.error(problem, "spec.metadata") from None

@@ -46,7 +46,7 @@ from events.brokers.kafka.client import CLIENT_ERRORS, bus_error
 from events.brokers.kafka.member import STOP_TIMEOUT, KafkaSubscription
 from events.brokers.kafka.settings import KafkaSettings, broker_list, client_options
 from events.bus import envelope
-from events.bus.contract import FEATURE_ORDERED_KEYS, EventBus, Subscription
+from events.bus.contract import EventBus, Subscription
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed, BusError
 
@@ -129,8 +129,6 @@ class KafkaBus(EventBus):
     """Dapr's ``pubsub.kafka``. See the module docstring for the wire format and delivery."""
 
     component_type: ClassVar[str] = "pubsub.kafka"
-    features: ClassVar[frozenset[str]] = frozenset({FEATURE_ORDERED_KEYS})
-    Settings = KafkaSettings
 
     def __init__(self, settings: KafkaSettings, pubsub_name: str = "eventbus") -> None:
         self._settings = settings

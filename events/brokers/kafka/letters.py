@@ -18,8 +18,7 @@ from events.brokers.kafka.client import CLIENT_ERRORS, bus_error
 from events.brokers.kafka.message import decode_record
 from events.brokers.kafka.settings import KafkaSettings, broker_list, client_options
 from events.bus.contract import EventBus
-from events.bus.letters import Letter
-from events.deadletters.stores import REPLAY_GROUP, LetterStore
+from events.bus.letters import REPLAY_GROUP, Letter, LetterStore
 
 #: A fetch that brings nothing for this long means the end of the topic was reached ...
 IDLE = 2.0

@@ -19,14 +19,10 @@ import contextlib
 from collections import deque
 from typing import ClassVar
 
-from pydantic import Field
-
+from events.brokers.memory.settings import MemorySettings
 from events.bus.contract import EventBus, Message, Subscription
-from events.bus.settings import BackendSettings
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed
-
-DEFAULT_MAX_PENDING = 10_000
 
 
 class _Entry:
@@ -134,19 +130,10 @@ class _MemorySubscription(Subscription):
             self.redeliver(entry, 0.0)
 
 
-class MemorySettings(BackendSettings):
-    maxPending: int = Field(
-        default=DEFAULT_MAX_PENDING,
-        ge=1,
-        description="extension: unacked events per group before publishing waits",
-    )
-
-
 class MemoryBus(EventBus):
     """The embedded bus. ``max_pending`` bounds unacked events per group."""
 
     component_type: ClassVar[str] = "pubsub.in-memory"
-    Settings = MemorySettings
 
     def __init__(
         self,

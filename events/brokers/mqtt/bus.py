@@ -78,7 +78,6 @@ class MqttBus(EventBus):
     """An MQTT 3.1.1 broker as the event bus. Use from one event loop."""
 
     component_type: ClassVar[str] = "pubsub.mqtt3"
-    Settings = MqttSettings
 
     def __init__(self, settings: MqttSettings, pubsub_name: str = "eventbus") -> None:
         self.settings = settings

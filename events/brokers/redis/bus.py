@@ -50,7 +50,6 @@ class RedisBus(EventBus):
     """Redis Streams as the event bus. Safe for concurrent use from one event loop."""
 
     component_type: ClassVar[str] = "pubsub.redis"
-    Settings = RedisSettings
 
     def __init__(self, settings: RedisSettings, pubsub_name: str = "eventbus") -> None:
         self.settings = settings

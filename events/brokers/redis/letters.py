@@ -16,8 +16,7 @@ from events.brokers.redis.bus import RedisBus
 from events.brokers.redis.message import UNREACHABLE, decode
 from events.brokers.redis.settings import RedisSettings
 from events.bus.contract import EventBus
-from events.bus.letters import Letter
-from events.deadletters.stores import REPLAY_GROUP, LetterStore
+from events.bus.letters import REPLAY_GROUP, Letter, LetterStore
 from events.errors import BusError
 
 #: The most entries one XRANGE or XPENDING returns; larger listings page.
@@ -27,8 +26,8 @@ PAGE = 1000
 class RedisLetters(LetterStore):
     settings: RedisSettings
 
-    def __init__(self, plan: Any, settings: RedisSettings) -> None:
-        super().__init__(plan, settings)
+    def __init__(self, settings: RedisSettings, pubsub_name: str) -> None:
+        super().__init__(settings, pubsub_name)
         self._client = Redis(**settings.connection_options(settings.readTimeout))
 
     def replay_bus(self) -> EventBus:

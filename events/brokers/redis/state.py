@@ -111,7 +111,12 @@ class RedisState:
         }
 
     def describe(self) -> str:
-        return f"state.redis Component {self.component} at {self.settings.address}, hash {self.key}"
+        return self.description(self.settings, self.key.removeprefix(KEY_PREFIX), self.component)
+
+    @staticmethod
+    def description(settings: RedisStateSettings, trigger: str, component: str) -> str:
+        """Where a trigger's state lives, said without connecting (``fnevents validate``)."""
+        return f"state.redis Component {component} at {settings.address}, hash {state_key(trigger)}"
 
     async def close(self) -> None:
         await self._client.aclose()
