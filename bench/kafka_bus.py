@@ -46,7 +46,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import make_events
 from bench.report import Table, percentile, progress
-from events.brokers.kafka.bus import KafkaBus, KafkaSettings, consumer_options, producer_options
+from events.brokers.kafka.bus import KafkaBus, KafkaSettings
+from events.brokers.kafka.client import consumer_options, producer_options
 from events.brokers.kafka.message import decode_record
 from events.bus import envelope
 from events.cloudevent import CloudEvent

@@ -50,8 +50,8 @@ from bench.mqtt_bus import mosquitto
 from bench.report import Table, progress
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
+from events.brokers.mqtt import source as mqtt_source
 from events.observability.console import Console
-from sources import mqtt as mqtt_source
 from tests.brokers import servers
 from tests.manifests import documents
 

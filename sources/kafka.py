@@ -40,8 +40,8 @@ that cannot become an event goes to the EventSource's dead letter with the
 reason and its value, and is committed past; it never stops its partition.
 
 The group member, its reading, backpressure, rebalancing and committing are the
-``pubsub.kafka`` bus's own (:func:`events.brokers.kafka.bus.join_group`), used here with
-the source's normalization instead of the bus's wire format.
+``pubsub.kafka`` bus's own, used through :class:`events.brokers.kafka.source.KafkaReader`
+with the source's normalization instead of the bus's wire format.
 
 Failures: a broker that cannot be reached, or a group that is lost, ends ``run``
 with a :class:`KafkaSourceError` (retriable) naming the brokers; an ``emit``
@@ -56,13 +56,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
-from events.brokers.kafka.bus import join_group
-from events.brokers.kafka.member import KafkaSubscription
 from events.brokers.kafka.message import KafkaMessage
 from events.brokers.kafka.settings import KafkaSettings, broker_list
+from events.brokers.kafka.source import KafkaReader
 from events.cloudevent import CloudEvent
 from events.errors import BusError, FnEventsError
 from sources.contract import Outlet, Source, SourceIdentity
@@ -114,24 +112,23 @@ class KafkaSource(Source):
     async def run(self, outlet: Outlet) -> None:
         """Read and emit until cancelled; see the module docstring for what is committed."""
         try:
-            member = await join_group(self.client, self.group, self.topic, "", self._normalize)
+            reader = await KafkaReader.join(self.client, self.group, self.topic, self._normalize)
         except BusError as exc:
             raise _lost(exc) from exc
         try:
-            await self._pump(member, outlet)
+            await self._pump(reader, outlet)
         finally:
             # what was emitted is committed now; the rest is read again by whoever
             # takes the partitions (this source once restarted, or another replica)
-            await member.close(drain_timeout=0)
+            await reader.close()
 
-    async def _pump(self, member: KafkaSubscription, outlet: Outlet) -> None:
+    async def _pump(self, reader: KafkaReader, outlet: Outlet) -> None:
         """Hand each partition's messages to its own lane; the first failure ends it all."""
         lanes: dict[int, asyncio.Queue[KafkaMessage]] = {}
         try:
             async with asyncio.TaskGroup() as group:
                 try:
-                    async for message in member:
-                        assert isinstance(message, KafkaMessage)
+                    async for message in reader:
                         lane = lanes.get(message.partition)
                         if lane is None:
                             lane = lanes[message.partition] = asyncio.Queue()
@@ -173,12 +170,7 @@ def _first(failed: BaseExceptionGroup) -> BaseException:
 
 
 def _lost(exc: BusError) -> KafkaSourceError:
-    message, cause = str(exc), exc.__cause__
-    if isinstance(cause, KafkaConnectionError) and "Unable to bootstrap" in str(cause):
-        # aiokafka lists the brokers in a random order: say it the same way every time,
-        # so the runtime reports a lasting outage once instead of on every attempt
-        message = message.removesuffix(str(cause)) + "no broker answered"
-    return KafkaSourceError(message, retriable=exc.retriable)
+    return KafkaSourceError(str(exc), retriable=exc.retriable)
 
 
 def _topic(topic: str | None) -> str:

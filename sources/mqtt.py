@@ -31,7 +31,7 @@ Settings (OpenFunction's names, plus fnevents extensions):
 
 Delivery: QoS 1 with manual acks. A message is PUBACKed only after
 ``outlet.emit`` (or ``outlet.reject``) returned, in arrival order, with up to
-``WORKERS`` messages handled at once (see :mod:`events.brokers.mqtt.acks`). Decoding
+``WORKERS`` messages handled at once (see :mod:`events.brokers.mqtt.source`). Decoding
 follows the normalization rules (see :mod:`sources.mqtt_decode`); a payload
 that cannot become an event goes to the dead letter, and the source goes on.
 
@@ -52,41 +52,17 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import replace
 from functools import partial
 from typing import Any, ClassVar
 
-import paho.mqtt.client as paho
 from pydantic import ValidationError
 
-from events.brokers.mqtt.acks import InOrderAcks
-from events.brokers.mqtt.client import Connection
-from events.brokers.mqtt.settings import Endpoint, MqttSettings, parse_url, redacted
-from events.errors import BusError, ManifestError
+from events.brokers.mqtt.settings import MqttSourceSettings, redacted
+from events.brokers.mqtt.source import SHARED_PREFIX, MqttReceiver, Received, topic_filter_error
+from events.errors import ManifestError
 from sources.contract import Outlet, Source, SourceIdentity
 from sources.mqtt_decode import message_id, to_event
 from sources.normalize import Rejected
-
-#: Messages handled (decoded and emitted) at once; acks still go out in arrival order.
-WORKERS = 16
-#: MQTT 5 Receive Maximum: unacked messages the broker may send at once. (For 3.1.1
-#: the broker decides: Mosquitto's max_inflight_messages, 20 by default.)
-RECEIVE_MAXIMUM = 64
-SHARED_PREFIX = "$share/"
-
-
-class _ConnectionSettings(MqttSettings):
-    """The bus's connection settings, plus user name and password given apart from the url."""
-
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def endpoint(self) -> Endpoint:
-        endpoint = parse_url(self.url)
-        if self.username is None:
-            return endpoint
-        return replace(endpoint, username=self.username, password=self.password)
 
 
 class MqttSource(Source):
@@ -99,19 +75,24 @@ class MqttSource(Source):
         self.clean_session = bool(settings.cleanSession)
         self.protocol = settings.protocolVersion
         self.client_id = client_id(identity, settings.consumerID, self.topic)
-        self._connection_settings = self._connection(settings)
-        endpoint = self._connection_settings.endpoint
-        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-        self.address = f"{host}:{endpoint.port}"
+        self._receiver = MqttReceiver(
+            self._connection(settings),
+            self.client_id,
+            self.topic,
+            self.qos,
+            clean_session=self.clean_session,
+            protocol=self.protocol,
+        )
+        self.address = self._receiver.address
 
-    def _connection(self, settings: Any) -> _ConnectionSettings:
+    def _connection(self, settings: Any) -> MqttSourceSettings:
         """Checked settings; a ManifestError names the field (the loader adds where it is)."""
         if error := topic_filter_error(self.topic):
             raise ManifestError(f"topic: {error}")
         if settings.password is not None and settings.username is None:
             raise ManifestError("password: a password needs a username")
         try:
-            return _ConnectionSettings(
+            return MqttSourceSettings(
                 url=settings.url,
                 caCert=settings.caCert,
                 clientCert=settings.clientCert,
@@ -150,61 +131,20 @@ class MqttSource(Source):
 
     async def run(self, outlet: Outlet) -> None:
         """Connect, subscribe and hand each message to ``outlet``; raise when the link fails."""
-        connection: Connection
+        await self._receiver.run(partial(self._deliver, outlet))
 
-        def ack(message: paho.MQTTMessage) -> None:
-            connection.ack(message.mid, message.qos)
-
-        window: InOrderAcks[paho.MQTTMessage] = InOrderAcks(
-            partial(self._deliver, outlet), ack, WORKERS, needs_ack=lambda m: m.qos > 0
-        )
-        connection = Connection(
-            self._connection_settings,
-            self.client_id,
-            clean_session=self.clean_session,
-            on_message=window.put,
-            on_lost=window.fail,
-            protocol=self.protocol,
-            receive_maximum=RECEIVE_MAXIMUM,
-        )
-        try:
-            await connection.connect()
-            wanted = min(self.qos, 1)  # QoS 2 is received as 1: see the module docstring
-            granted = await connection.subscribe(self.topic, wanted)
-            if granted >= 0x80 or granted < wanted:
-                raise BusError(self._refused(granted))
-            await window.run()
-        finally:
-            await connection.disconnect()
-
-    def _refused(self, granted: int) -> str:
-        where = f"the MQTT broker at {self.address}"
-        if granted < 0x80:
-            return (
-                f"subscribing to {self.topic!r}: {where} granted only QoS {granted}, "
-                "which would lose messages"
-            )
-        return (
-            f"subscribing to {self.topic!r}: {where} refused it (reason code {granted}; "
-            "ACLs? shared subscriptions?)"
-        )
-
-    async def _deliver(self, outlet: Outlet, message: paho.MQTTMessage) -> None:
+    async def _deliver(self, outlet: Outlet, message: Received) -> None:
         payload = message.payload
-        properties = message.properties
-        content_type = getattr(properties, "ContentType", None)
-        user_properties = getattr(properties, "UserProperty", None) or ()
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:
-            topic = None
+        topic = message.topic
         try:
             if topic is None:
                 raise Rejected("the topic name is not valid UTF-8")
-            event = to_event(self.address, topic, payload, content_type, user_properties)
+            event = to_event(
+                self.address, topic, payload, message.content_type, message.user_properties
+            )
         except Exception as exc:  # noqa: BLE001 - a payload never stops the source
             reason = exc.reason if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
-            raw_topic = topic or message._topic  # the undecodable bytes paho kept
+            raw_topic = topic or message.raw_topic  # the undecodable bytes
             await outlet.reject(payload, reason, message_id(raw_topic, payload))
             return
         await outlet.emit(event)
@@ -217,22 +157,3 @@ def client_id(identity: SourceIdentity, consumer_id: str | None, topic: str) -> 
         return base
     replica = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
     return f"{base}-{replica}"
-
-
-def topic_filter_error(topic: str) -> str | None:
-    """What is wrong with an MQTT topic filter (MQTT 4.7), or None."""
-    if not topic:
-        return "the topic filter is empty"
-    levels = topic.split("/")
-    if topic.startswith(SHARED_PREFIX):
-        group, levels = levels[1], levels[2:]
-        if not group or "+" in group or "#" in group:
-            return f"a shared subscription is $share/<group>/<filter>, group without +/#: {topic!r}"
-        if not levels:
-            return f"a shared subscription needs a filter after $share/<group>/: {topic!r}"
-    for index, level in enumerate(levels):
-        if "#" in level and (level != "#" or index != len(levels) - 1):
-            return f"'#' must be a whole level, and the last one: {topic!r}"
-        if "+" in level and level != "+":
-            return f"'+' must be a whole level: {topic!r}"
-    return None

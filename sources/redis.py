@@ -22,7 +22,8 @@ with one of two extensions (exactly one per event):
   outage, may see them out of order.
 
 The consumer-group member, its reads, claims and batched acks are the ``pubsub.redis``
-bus's own (``events.brokers.redis.member``), used here on raw entries.
+bus's own (``events.brokers.redis.member``), used here on raw entries through
+``events.brokers.redis.source``, which reads Pub/Sub channels too.
 
 ``channel: news`` -- Redis Pub/Sub, ``SUBSCRIBE``, or ``PSUBSCRIBE`` when the name has
 glob characters (``*``, ``?``, ``[``). **At most once**, because Redis Pub/Sub is:
@@ -53,13 +54,9 @@ import socket
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
-from redis import exceptions as rx
-from redis.asyncio import Redis
 
-from events.brokers.redis.bus import RedisBus
-from events.brokers.redis.member import RedisSubscription
-from events.brokers.redis.message import UNREACHABLE, Entry, bounded
 from events.brokers.redis.settings import RedisSettings
+from events.brokers.redis.source import Entry, RedisChannelReader, RedisStreamReader
 from events.errors import BusError, FnEventsError
 from sources.contract import Outlet, Source, SourceIdentity
 from sources.normalize import Rejected, content_id
@@ -85,7 +82,6 @@ _USED = (
     "idleCheckFrequency",
     "idleTimeout",
 )
-_GLOB = frozenset("*?[")
 
 
 class RedisSourceError(FnEventsError, ConnectionError):
@@ -131,34 +127,30 @@ class RedisSource(Source):
     # -- streams ----------------------------------------------------------------------
 
     async def _read_stream(self, stream: str, outlet: Outlet) -> None:
-        bus = RedisBus(self.redis, pubsub_name=f"source-{self.identity.event}")
-        member: RedisSubscription | None = None
+        reader = RedisStreamReader(
+            self.redis, stream, self.group, pubsub_name=f"source-{self.identity.event}"
+        )
         try:
             try:
-                await bus.start()
-                subscription = await bus.subscribe(stream, self.group)
+                await reader.open()
             except BusError as exc:
                 raise _lost(exc) from exc
-            assert isinstance(subscription, RedisSubscription)
-            member = subscription
             while True:
                 try:
-                    entries = await member.take(self.redis.queueDepth)
+                    entries = await reader.take()
                 except BusError as exc:
                     raise _lost(exc) from exc
-                await self._forward(stream, entries, member, outlet)
+                await self._forward(stream, entries, reader, outlet)
         finally:
-            if member is not None:  # hand held entries back now, not a processingTimeout later
-                await member.close(drain_timeout=0)
-            await bus.close()
+            await reader.close()  # hands held entries back now, not a processingTimeout later
 
     async def _forward(
-        self, stream: str, entries: list[Entry], member: RedisSubscription, outlet: Outlet
+        self, stream: str, entries: list[Entry], reader: RedisStreamReader, outlet: Outlet
     ) -> None:
         """Emit every entry, then XACK each one that is safe; raise the first failure."""
         if len(entries) == 1:  # the common case when keeping up: no tasks needed
             await self._emit_entry(stream, entries[0], outlet)
-            await member.ack(entries[0][0])
+            await reader.ack(entries[0][0])
             return
         results = await asyncio.gather(
             *(self._emit_entry(stream, entry, outlet) for entry in entries),
@@ -169,7 +161,7 @@ class RedisSource(Source):
             if isinstance(result, BaseException):
                 failure = failure or result
             else:
-                await member.ack(entry_id)
+                await reader.ack(entry_id)
         if failure is not None:  # unacked entries stay pending and come back
             raise failure
 
@@ -186,29 +178,20 @@ class RedisSource(Source):
     # -- Pub/Sub ----------------------------------------------------------------------
 
     async def _read_channel(self, channel: str, outlet: Outlet) -> None:
-        client = Redis(**self.redis.connection_options(None), socket_keepalive=True)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        reader = RedisChannelReader(self.redis, channel)
         try:
-            subscribe = pubsub.psubscribe if _GLOB.intersection(channel) else pubsub.subscribe
             try:
-                await bounded(subscribe(channel), self.redis.readTimeout)
-            except (rx.AuthenticationError, rx.AuthorizationError) as exc:
-                raise RedisSourceError(
-                    f"Redis at {self.address} refused the credentials: {exc}", retriable=False
-                ) from exc
-            except UNREACHABLE as exc:
-                raise self._unreachable(exc) from exc
+                await reader.open()
+            except BusError as exc:
+                raise _lost(exc) from exc
             while True:
                 try:
-                    message = await pubsub.get_message(timeout=None)
-                except UNREACHABLE as exc:
-                    raise self._unreachable(exc) from exc
-                if message is not None and message["type"] in ("message", "pmessage"):
-                    name = message["channel"].decode("utf-8", "replace")
-                    await self._emit_message(name, message["data"], outlet)
+                    name, payload = await reader.receive()
+                except BusError as exc:
+                    raise _lost(exc) from exc
+                await self._emit_message(name, payload, outlet)
         finally:
-            await pubsub.aclose()
-            await client.aclose()
+            await reader.close()
 
     async def _emit_message(self, channel: str, payload: bytes, outlet: Outlet) -> None:
         try:
@@ -217,10 +200,6 @@ class RedisSource(Source):
             await outlet.reject(payload, _reason(exc), f"redis:{content_id(channel, payload)}")
             return
         await outlet.emit(event)
-
-    def _unreachable(self, exc: BaseException) -> RedisSourceError:
-        detail = str(exc) or type(exc).__name__
-        return RedisSourceError(f"cannot reach Redis at {self.address}: {detail}")
 
 
 def _reason(exc: Exception) -> str:

@@ -6,7 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from events.brokers import BROKERS
 from tests.brokers import servers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One marker per broker descriptor, so ``pytest -m redis`` runs one backend's tests."""
+    for broker in BROKERS:
+        config.addinivalue_line(
+            "markers", f"{broker.name}: the {broker.bus.component_type} backend and what runs on it"
+        )
 
 
 def _broker(factory) -> Iterator[servers.Broker | servers.ExternalBroker]:

@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from events.app.plans import BusPlan
 from events.bindings.kafka import to_binary
-from events.brokers.kafka.bus import KafkaBus, KafkaSettings, group_id
+from events.brokers.kafka.bus import KafkaBus, KafkaSettings
+from events.brokers.kafka.client import client_options, group_id
 from events.brokers.kafka.offsets import PartitionOffsets
-from events.brokers.kafka.settings import client_options
 from events.brokers.registry import bus_settings
 from events.bus.envelope import RAW_TYPE, UNDECODABLE_TYPE
 from events.bus.resilient import publish_until_accepted

@@ -97,7 +97,7 @@ async def test_one_producer_per_component_shared_and_closed_on_stop(
     bindings = dict(runtime.outputs._bindings)
     await runtime.stop()
     assert list(bindings) == [("default", "kafka-out")]
-    assert bindings[("default", "kafka-out")]._producer is None
+    assert bindings[("default", "kafka-out")]._client.producer is None
 
 
 async def test_an_input_whose_output_cannot_reach_kafka_is_never_acked(

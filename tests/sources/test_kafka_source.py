@@ -21,7 +21,7 @@ from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.bindings.kafka import to_binary
 from events.bindings.structured import from_json
-from events.brokers.kafka.settings import client_options
+from events.brokers.kafka.client import client_options
 from events.cloudevent import CloudEvent
 from events.observability.console import Console
 from sources import kafka as kafka_source

@@ -4,8 +4,9 @@ An EventBus with ``component: NAME`` and ``sidecar: true`` uses this backend:
 fnevents talks to the sidecar's gRPC API, and the sidecar talks to the broker, so
 the Component lives in the sidecar's configuration rather than among our manifests.
 
-Finding the sidecar (address, token, deadlines) works as in the Dapr SDKs; see
-:mod:`events.brokers.dapr.client`. ``start`` never guesses:
+Finding the sidecar (address, token, deadlines) works as in the Dapr SDKs; the
+:class:`~events.brokers.dapr.client.DaprSidecarClient` in :mod:`events.brokers.dapr.client`
+does it and holds the channel. ``start`` never guesses:
 
 - If nothing says where the sidecar is, Dapr is not configured, and it fails at
   once (not retriable), naming the variables to set.
@@ -42,13 +43,13 @@ sidecar honours it. In real Dapr, though, the consumer group is the component's
 
 With a real sidecar, run one group per Dapr app, scale a group with replicas of
 that app, and don't put two groups on one topic behind one sidecar.
-Subscriptions are described in :mod:`events.brokers.dapr.member`.
+Members of a group are described in :mod:`events.brokers.dapr.member`, their messages in
+:mod:`events.brokers.dapr.message`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -56,9 +57,9 @@ import dapr.proto.runtime.v1 as api
 import grpc
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 
-from events.brokers.dapr import client as connection
+from events.brokers.dapr.client import DaprSidecarClient
 from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, publish_payload
-from events.brokers.dapr.member import DaprSubscription, DeliveryCounter
+from events.brokers.dapr.member import DaprMember, DeliveryCounter
 from events.brokers.dapr.settings import DaprSettings
 from events.bus.contract import EventBus, Subscription
 from events.cloudevent import CloudEvent
@@ -83,55 +84,16 @@ class DaprSidecarBus(EventBus):
     def __init__(self, settings: DaprSettings, pubsub_name: str = "eventbus") -> None:
         self._settings = settings
         self._pubsub = settings.pubsubName
-        self._address: str | None = None
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: DaprStub | None = None
-        self._call_metadata: tuple[tuple[str, str], ...] = ()
-        self._request_timeout = connection.DEFAULT_REQUEST_TIMEOUT
+        self._client = DaprSidecarClient(settings)
         self._bulk_method: str | None = None
         self._counter = DeliveryCounter()
-        self._subscriptions: list[DaprSubscription] = []
+        self._subscriptions: list[DaprMember] = []
         self._closed = False
 
     async def start(self) -> None:
         if self._closed:
             raise BusClosed("the Dapr sidecar bus is closed; cannot start it again")
-        if self._stub is not None:
-            return
-        settings, env = self._settings, os.environ
-        self._address = connection.sidecar_address(settings.grpcEndpoint, self._pubsub, env)
-        self._request_timeout = connection.request_timeout(settings.requestTimeout, env)
-        token = settings.apiToken.get_secret_value() if settings.apiToken else None
-        self._call_metadata = connection.api_token(token, env)
-        channel = connection.open_channel(self._address)
-        stub = DaprStub(channel)
-        try:
-            await self._check_sidecar(stub)
-        except BaseException:
-            await channel.close()
-            raise
-        self._channel, self._stub = channel, stub
-
-    async def _check_sidecar(self, stub: DaprStub) -> None:
-        try:
-            metadata = await stub.GetMetadata(
-                api.GetMetadataRequest(),
-                metadata=self._call_metadata,
-                timeout=self._settings.connectTimeout,
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in (_C.UNIMPLEMENTED, _C.PERMISSION_DENIED):
-                return  # it answered; its metadata API is switched off
-            raise self.rpc_error(exc, "connect") from None
-        components = metadata.registered_components
-        names = sorted(c.name for c in components if c.type.startswith("pubsub."))
-        if self._pubsub not in names:
-            raise BusError(
-                f"the Dapr sidecar at {self._address} has no pub/sub component named "
-                f"{self._pubsub!r} (it has: {', '.join(names) or 'none'}); waiting in case it "
-                "is still loading its components",
-                retriable=True,
-            )
+        await self._client.connect()
 
     async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
         stub = self._ready("publish")
@@ -142,12 +104,13 @@ class DaprSidecarBus(EventBus):
             data_content_type=CLOUDEVENT_CONTENT_TYPE,
             metadata=_key_metadata(key),
         )
+        client = self._client
         try:
             await stub.PublishEvent(
-                request, metadata=self._call_metadata, timeout=self._request_timeout
+                request, metadata=client.call_metadata, timeout=client.request_timeout
             )
         except grpc.aio.AioRpcError as exc:
-            raise self.rpc_error(exc, f"publish to {topic!r}") from None
+            raise client.rpc_error(exc, f"publish to {topic!r}") from None
 
     async def publish_batch(self, topic: str, events: Sequence[CloudEvent]) -> None:
         """Optional capability: publish ``events`` with one bulk publish call.
@@ -179,7 +142,7 @@ class DaprSidecarBus(EventBus):
             failed = [events[int(entry.entry_id)] for entry in response.failedEntries]
             first = response.failedEntries[0]
             raise BulkPublishError(
-                f"the Dapr sidecar at {self._address} did not publish {len(failed)} of "
+                f"the Dapr sidecar at {self._client.address} did not publish {len(failed)} of "
                 f"{len(events)} events to {topic!r} (event {failed[0].id}: {first.error})",
                 failed,
             )
@@ -187,50 +150,46 @@ class DaprSidecarBus(EventBus):
     async def _bulk_publish(self, stub: DaprStub, request: api.BulkPublishRequest):
         # the stable method first, as the SDK does; older sidecars only have Alpha1
         methods = [self._bulk_method or "BulkPublishEvent", "BulkPublishEventAlpha1"]
+        client = self._client
         for name in dict.fromkeys(methods):
             try:
                 response = await getattr(stub, name)(
-                    request, metadata=self._call_metadata, timeout=self._request_timeout
+                    request, metadata=client.call_metadata, timeout=client.request_timeout
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == _C.UNIMPLEMENTED and name != "BulkPublishEventAlpha1":
                     continue
-                raise self.rpc_error(exc, f"bulk publish to {request.topic!r}") from None
+                raise client.rpc_error(exc, f"bulk publish to {request.topic!r}") from None
             self._bulk_method = name
             return response
         raise AssertionError("unreachable: the last method either returns or raises")
 
     async def subscribe(self, topic: str, group: str) -> Subscription:
-        stub = self._ready("subscribe")
-        subscription = DaprSubscription(
-            stub, self._pubsub, topic, group, self._call_metadata, self._counter, self.rpc_error
-        )
-        await subscription.open(self._settings.connectTimeout)
+        self._ready("subscribe")
+        member = DaprMember(self._client, topic, group, self._counter)
+        await member.open(self._settings.connectTimeout)
         self._subscriptions = [s for s in self._subscriptions if not s.closed]
-        self._subscriptions.append(subscription)
-        return subscription
+        self._subscriptions.append(member)
+        return member
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._subscriptions))
-        if self._channel is not None:
-            await self._channel.close()
+        await self._client.close()
 
     def describe(self) -> str:
-        where = self._address or "an address not yet resolved"
+        where = self._client.address or "an address not yet resolved"
         return f"Dapr sidecar pub/sub '{self._pubsub}' at {where}"
-
-    def rpc_error(self, exc: grpc.aio.AioRpcError, doing: str) -> BusError:
-        return connection.rpc_error(exc, doing, self._address)
 
     def _ready(self, doing: str) -> DaprStub:
         if self._closed:
             raise BusClosed(f"the Dapr sidecar bus is closed; cannot {doing}")
-        if self._stub is None:
+        stub = self._client.stub
+        if stub is None:
             raise BusError(f"the Dapr sidecar bus is not started; cannot {doing}")
-        return self._stub
+        return stub
 
 
 def _key_metadata(key: object) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""One streaming subscription (``SubscribeTopicEventsAlpha1``) to a Dapr sidecar.
+"""One member of a group: a streaming subscription (``SubscribeTopicEventsAlpha1``).
 
 The stream is bidirectional. We send the initial request (pub/sub name, topic,
 ``{"consumerID": group}``), wait for the sidecar's initial response (so the
 subscription exists when ``subscribe`` returns), then read events and answer each
-one by its event id: ``ack`` answers SUCCESS, ``nack`` answers RETRY.
+one by its event id: ``ack`` answers SUCCESS, ``nack`` answers RETRY (the message
+is :mod:`events.brokers.dapr.message`; the stream is opened through
+:class:`~events.brokers.dapr.client.DaprSidecarClient`).
 
 - ``nack(delay)`` holds the RETRY back for ``delay`` seconds, so the event comes
   back no sooner than that; the sidecar's resiliency policy may add its own wait.
@@ -29,26 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import dapr.proto.runtime.v1 as api
 import grpc
-from google.protobuf import json_format
 
-from events.brokers.dapr.codec import from_topic_event
-from events.bus import envelope
+from events.brokers.dapr.client import DaprSidecarClient
+from events.brokers.dapr.message import DaprMessage
 from events.bus.contract import Message, Subscription
-from events.errors import BusError, InvalidCloudEvent
+from events.errors import BusError
 
 #: How long close() waits for the sidecar to finish the stream after our half ends.
 STREAM_END_TIMEOUT = 2.0
-_SUCCESS = api.TopicEventResponse.TopicEventResponseStatus.SUCCESS
-_RETRY = api.TopicEventResponse.TopicEventResponseStatus.RETRY
 _END = object()
-
-RpcErrors = Callable[[grpc.aio.AioRpcError, str], BusError]
 
 
 class DeliveryCounter:
@@ -69,53 +65,14 @@ class DeliveryCounter:
         self._counts.pop(key, None)
 
 
-class DaprMessage(Message):
-    __slots__ = ("_answer_id", "_count_key", "_subscription")
-
-    def __init__(self, subscription: DaprSubscription, request: api.TopicEventRequest) -> None:
-        topic = subscription.topic
-        try:
-            event = from_topic_event(request)
-        except InvalidCloudEvent as exc:
-            raw = json_format.MessageToJson(request).encode()
-            event = envelope.undecodable(
-                raw, exc, topic=topic, fallback_id=request.id or uuid.uuid4().hex
-            )
-        key = event.extensions.get("partitionkey")
-        self._answer_id = request.id
-        self._count_key = (topic, subscription.group, event.source, event.id)
-        self._subscription = subscription
-        attempt = subscription.counter.next(self._count_key)
-        super().__init__(topic, event, key if isinstance(key, str) else None, attempt)
-
-    async def ack(self) -> None:
-        if self._subscription.settle(self):
-            self._subscription.counter.forget(self._count_key)
-            self._subscription.answer(self._answer_id, _SUCCESS)
-
-    async def nack(self, delay: float = 0.0) -> None:
-        if self._subscription.settle(self):
-            self._subscription.answer(self._answer_id, _RETRY, delay)
-
-
-class DaprSubscription(Subscription):
+class DaprMember(Subscription):
     def __init__(
-        self,
-        stub: object,
-        pubsub_name: str,
-        topic: str,
-        group: str,
-        call_metadata: tuple[tuple[str, str], ...],
-        counter: DeliveryCounter,
-        rpc_errors: RpcErrors,
+        self, client: DaprSidecarClient, topic: str, group: str, counter: DeliveryCounter
     ) -> None:
         self.topic = topic
         self.group = group
         self.counter = counter
-        self._stub = stub
-        self._pubsub_name = pubsub_name
-        self._call_metadata = call_metadata
-        self._rpc_errors = rpc_errors
+        self._client = client
         self._outgoing: asyncio.Queue[api.SubscribeTopicEventsRequestAlpha1 | None] = (
             asyncio.Queue()
         )
@@ -134,24 +91,22 @@ class DaprSubscription(Subscription):
     def closed(self) -> bool:
         return self._closed
 
-    async def open(self, confirm_within: float) -> DaprSubscription:
+    async def open(self, confirm_within: float) -> DaprMember:
         """Start the stream; return once the sidecar has confirmed the subscription."""
         initial = api.SubscribeTopicEventsRequestAlpha1(
             initial_request=api.SubscribeTopicEventsRequestInitialAlpha1(
-                pubsub_name=self._pubsub_name,
+                pubsub_name=self._client.pubsub,
                 topic=self.topic,
                 metadata={"consumerID": self.group},
             )
         )
-        call = self._stub.SubscribeTopicEventsAlpha1(  # type: ignore[attr-defined]
-            self._requests(initial), metadata=self._call_metadata
-        )
+        call = self._client.open_stream(self._requests(initial))
         self._call = call
         doing = f"subscribe to {self.topic!r} as group {self.group!r}"
         try:
             first = await asyncio.wait_for(call.read(), confirm_within)
         except grpc.aio.AioRpcError as exc:
-            raise self._rpc_errors(exc, doing) from None
+            raise self._client.rpc_error(exc, doing) from None
         except TimeoutError:
             call.cancel()
             raise BusError(
@@ -181,7 +136,7 @@ class DaprSubscription(Subscription):
                 f"the Dapr sidecar ended the subscription to {self.topic!r}", retriable=True
             )
         except grpc.aio.AioRpcError as exc:
-            failure = self._rpc_errors(exc, f"read {self.topic!r}")
+            failure = self._client.rpc_error(exc, f"read {self.topic!r}")
         finally:
             if not self._closed:
                 self._failure = failure or BusError(

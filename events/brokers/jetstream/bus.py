@@ -40,8 +40,8 @@ from typing import ClassVar
 
 from nats.errors import Error as NatsError
 
-from events.brokers.jetstream.client import Link, NoStream
-from events.brokers.jetstream.member import JetStreamSubscription
+from events.brokers.jetstream.client import JetStreamClient, NoStream
+from events.brokers.jetstream.member import JetStreamMember
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.brokers.jetstream.streams import check_topic
 from events.bus import envelope
@@ -62,9 +62,9 @@ class JetStreamBus(EventBus):
         self._settings = settings
         self._url = settings.natsURL
         self._pubsub_name = pubsub_name
-        self._link: Link | None = None
+        self._link: JetStreamClient | None = None
         self._connecting = asyncio.Lock()
-        self._subscriptions: set[JetStreamSubscription] = set()
+        self._subscriptions: set[JetStreamMember] = set()
         self._topics: set[str] = set()  # topics already checked as subjects
         self._closed = False
 
@@ -74,7 +74,7 @@ class JetStreamBus(EventBus):
     async def start(self) -> None:
         await self._live_link()
 
-    async def _live_link(self) -> Link:
+    async def _live_link(self) -> JetStreamClient:
         """The current connection, connecting (once, quickly) if there is none."""
         link = self._link
         if link is not None and not link.lost.is_set():
@@ -86,7 +86,7 @@ class JetStreamBus(EventBus):
             if link is None or link.lost.is_set():
                 if link is not None:
                     await link.close()
-                self._link = link = await Link(self._settings, self._url).open()
+                self._link = link = await JetStreamClient(self._settings, self._url).open()
         return link
 
     def _check_topic(self, topic: str) -> None:
@@ -127,7 +127,7 @@ class JetStreamBus(EventBus):
         stream = await link.streams.stream_for(topic)
         consumer = stream.consumer_name(group, topic, self._settings.durableName)
         await link.streams.ensure_consumer(stream.name, topic, consumer)
-        subscription = JetStreamSubscription(
+        subscription = JetStreamMember(
             link,
             self._settle,
             topic,

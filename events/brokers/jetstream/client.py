@@ -1,13 +1,13 @@
 """One NATS connection of a :class:`~events.brokers.jetstream.bus.JetStreamBus`.
 
-A ``Link`` is one connection's lifetime. nats-py's own reconnect loop is off: when
-the connection drops, the link is marked lost, every publish waiting for its PubAck
-fails with a retriable :class:`BusError`, and the bus opens a new link on its next
-call. So the core's backoff (``events.bus.resilient``) paces reconnect attempts,
-and nothing loops inside the backend.
+A :class:`JetStreamClient` is one connection's lifetime. nats-py's own reconnect
+loop is off: when the connection drops, the client is marked lost, every publish
+waiting for its PubAck fails with a retriable :class:`BusError`, and the bus opens
+a new client on its next call. So the core's backoff (``events.bus.resilient``)
+paces reconnect attempts, and nothing loops inside the backend.
 
 Publishing waits for the PubAck on a reply subject of our own (one wildcard
-subscription per link, a future per message), so any number of concurrent
+subscription per client, a future per message), so any number of concurrent
 publishes are pipelined on the connection, as nats-py's ``publish_async`` does,
 with orjson for the acks and without its 4,000-message stall limit.
 
@@ -47,14 +47,14 @@ class NoStream(BusError):
     """Nothing answered a publish: the topic's stream is gone (deleted meanwhile)."""
 
 
-class Link:
+class JetStreamClient:
     """One live connection: publish with PubAck, and the JetStream API calls we need."""
 
     def __init__(self, settings: JetStreamSettings, url: str) -> None:
         self.settings = settings
         self.url = url
         self.nc = Client()
-        #: Set once the connection is gone; a lost link is never used again.
+        #: Set once the connection is gone; a lost client is never used again.
         self.lost = asyncio.Event()
         self._listeners: set[Callable[[], None]] = set()
         self._last_error: BaseException | None = None
@@ -71,7 +71,7 @@ class Link:
 
     # -- connection ---------------------------------------------------------------
 
-    async def open(self) -> Link:
+    async def open(self) -> JetStreamClient:
         servers = [s.strip() for s in self.url.split(",") if s.strip()]
         auth = _auth(self.settings)
         try:
@@ -123,7 +123,7 @@ class Link:
         self._listeners.discard(listener)
 
     async def _on_error(self, exc: Exception) -> None:
-        self._last_error = exc  # reported by whoever sees the link fail next
+        self._last_error = exc  # reported by whoever sees the client fail next
 
     async def _on_lost(self) -> None:
         if self.lost.is_set():

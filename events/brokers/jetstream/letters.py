@@ -12,7 +12,7 @@ from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
 from events.brokers.jetstream.bus import JetStreamBus
-from events.brokers.jetstream.client import Link
+from events.brokers.jetstream.client import JetStreamClient
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Message
@@ -29,7 +29,7 @@ class JetStreamLetters(LetterStore):
         return JetStreamBus(self.settings.model_copy(update=every), self.pubsub_name)
 
     async def browse(self, topic: str, limit: int | None = None) -> list[Letter]:
-        link = await Link(self.settings, self.settings.natsURL).open()
+        link = await JetStreamClient(self.settings, self.settings.natsURL).open()
         try:
             return await self._browse(link, topic, limit)
         except (NatsError, OSError, TimeoutError) as exc:
@@ -37,7 +37,7 @@ class JetStreamLetters(LetterStore):
         finally:
             await link.close()
 
-    async def _browse(self, link: Link, topic: str, limit: int | None) -> list[Letter]:
+    async def _browse(self, link: JetStreamClient, topic: str, limit: int | None) -> list[Letter]:
         try:  # no stream holds the topic yet: nothing was ever dead-lettered there
             await link.jsm.find_stream_name_by_subject(topic)
         except NotFoundError:

@@ -1,5 +1,5 @@
-"""A group member's subscription on JetStream: a continuous pull on the group's
-durable consumer.
+"""One member of a consumer group on JetStream: a continuous pull on the group's
+durable consumer. What it hands out: :mod:`events.brokers.jetstream.message`.
 
 Pulling: the member keeps pull requests open on the consumer for up to
 ``batch`` messages in all (received and not yet read, or still owed by the server). The server
@@ -35,53 +35,25 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.errors import Error as NatsError
 
-from events.brokers.jetstream.client import Link
-from events.bus import envelope
+from events.brokers.jetstream.client import JetStreamClient
+from events.brokers.jetstream.message import NAK, decode
 from events.bus.contract import Message, Subscription
-from events.cloudevent import CloudEvent
-from events.errors import BusError, InvalidCloudEvent
+from events.errors import BusError
 
 #: Messages a member asks for ahead of its consumer (owed by the server + buffered).
 PULL_BATCH = 500
 DEFAULT_HEARTBEAT = 5.0
-_ACK = b"+ACK"
-_NAK = b"-NAK"
 
 #: Sends one settlement (``+ACK`` or ``-NAK ...``) to a message's reply subject.
 Settle = Callable[[str, bytes], Awaitable[None]]
 
 
-class JetStreamMessage(Message):
-    __slots__ = ("_reply", "_subscription")
+class JetStreamMember(Subscription):
+    """A member pulling the group's durable consumer; see the module docstring."""
 
     def __init__(
         self,
-        topic: str,
-        event: CloudEvent,
-        attempt: int,
-        reply: str,
-        subscription: JetStreamSubscription,
-    ) -> None:
-        super().__init__(topic, event, None, attempt)
-        self._reply = reply
-        self._subscription: JetStreamSubscription | None = subscription
-
-    async def ack(self) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            await subscription.settle(self._reply, _ACK)
-
-    async def nack(self, delay: float = 0.0) -> None:
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            payload = _NAK + b" " + orjson.dumps({"delay": int(delay * 1e9)}) if delay > 0 else _NAK
-            await subscription.settle(self._reply, payload)
-
-
-class JetStreamSubscription(Subscription):
-    def __init__(
-        self,
-        link: Link,
+        link: JetStreamClient,
         settle: Settle,
         topic: str,
         stream: str,
@@ -117,7 +89,7 @@ class JetStreamSubscription(Subscription):
     def closed(self) -> bool:
         return self._closed
 
-    async def start(self) -> JetStreamSubscription:
+    async def start(self) -> JetStreamMember:
         # No callback: nats-py queues what arrives on the inbox and __anext__ reads that
         # queue itself, which saves a task switch per message (a callback runs in a task
         # of its own, and would then have to wake the reader). The limits are off
@@ -157,7 +129,7 @@ class JetStreamSubscription(Subscription):
                 await self._pull()
             self._handed_out += 1
             self._all_settled.clear()
-            return self._decode(msg)
+            return decode(msg, self.topic, self._pubsub_name, self)
 
     async def _on_status(self, headers: dict[str, str]) -> None:
         status = headers.get("Status")
@@ -209,22 +181,6 @@ class JetStreamSubscription(Subscription):
             self._failure = error
         self._queue.put_nowait(None)  # wake a reader waiting in __anext__
 
-    def _decode(self, msg: Msg) -> JetStreamMessage:
-        tokens = msg.reply.split(".")
-        # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-        # and, with a domain: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>...
-        at = 4 if len(tokens) == 9 else 6
-        topic = self.topic
-        attempt, fallback_id = int(tokens[at]), f"{topic}/{tokens[at + 1]}"
-        try:
-            event = envelope.decode(
-                msg.data, topic=topic, pubsub_name=self._pubsub_name, fallback_id=fallback_id
-            )
-        except Exception as exc:  # noqa: BLE001 - any payload must reach a dead letter, not stop us
-            reason = exc if isinstance(exc, InvalidCloudEvent) else f"{type(exc).__name__}: {exc}"
-            event = envelope.undecodable(msg.data, reason, topic=topic, fallback_id=fallback_id)
-        return JetStreamMessage(topic, event, attempt, msg.reply, self)
-
     # -- settling and closing -----------------------------------------------------
 
     async def settle(self, reply: str, payload: bytes) -> None:
@@ -275,7 +231,7 @@ class JetStreamSubscription(Subscription):
         unused += self._take_queued()
         self._queue.put_nowait(None)  # (again: taking the queued may have taken the first)
         for msg in unused:  # never handed out: back to the group now, not after ackWait
-            await self._send_settlement(msg.reply, _NAK)
+            await self._send_settlement(msg.reply, NAK)
         if self._handed_out:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_settled.wait(), drain_timeout)

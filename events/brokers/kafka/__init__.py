@@ -16,7 +16,7 @@ BROKER = Broker(
     binding=Part(
         "bindings.kafka",
         "events.brokers.kafka.binding:KafkaBinding",
-        "events.brokers.kafka.binding_settings:KafkaBindingSettings",
+        "events.brokers.kafka.settings:KafkaBindingSettings",
     ),
     limits={
         ATTEMPTS_SURVIVE_MEMBERS: "Kafka keeps no delivery count: a member that takes over a "

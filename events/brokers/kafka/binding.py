@@ -1,7 +1,7 @@
 """The ``bindings.kafka`` output: ``context.send`` to a Kafka topic through a Dapr Component.
 
-Settings (:mod:`events.brokers.kafka.binding_settings`) are Dapr's Kafka binding
-metadata names: ``brokers``, ``publishTopic``
+Settings (:class:`~events.brokers.kafka.settings.KafkaBindingSettings`) are Dapr's
+Kafka binding metadata names: ``brokers``, ``publishTopic``
 and the same connection and auth fields as the ``pubsub.kafka`` bus
 (:class:`~events.brokers.kafka.settings.KafkaSettings`: ``authType`` none, password,
 mtls or certificate; ``saslUsername``, ``saslPassword``, ``saslMechanism``,
@@ -19,15 +19,9 @@ Kafka. One producer serves every function of a process that names the Component.
 
 from __future__ import annotations
 
-import asyncio
-
-from aiokafka import AIOKafkaProducer
-
 from events.bindings.kafka import to_binary
-from events.brokers.kafka.binding_settings import BINDING_TYPE, KafkaBindingSettings
-from events.brokers.kafka.bus import producer_options
-from events.brokers.kafka.client import CLIENT_ERRORS, UNREACHABLE
-from events.brokers.kafka.settings import broker_list
+from events.brokers.kafka.client import CLIENT_ERRORS, KafkaClient, is_retriable
+from events.brokers.kafka.settings import BINDING_TYPE, KafkaBindingSettings
 from events.cloudevent import CloudEvent
 from events.errors import FnEventsError
 
@@ -50,46 +44,35 @@ class KafkaBinding:
     def __init__(self, name: str, settings: KafkaBindingSettings) -> None:
         self.name = name
         self.settings = settings
-        self._brokers = ",".join(broker_list(settings.brokers))
-        self._producer: AIOKafkaProducer | None = None
+        self._client = KafkaClient(settings)
 
     def describe(self) -> str:
-        return f"{BINDING_TYPE} {self.name} at {self._brokers}"
+        return f"{BINDING_TYPE} {self.name} at {self._client.brokers}"
 
     async def start(self) -> None:
-        if self._producer is not None:
-            return
-        producer = AIOKafkaProducer(**producer_options(self.settings))
         try:
-            await producer.start()
+            await self._client.start()
         except CLIENT_ERRORS as exc:
-            await producer.stop()
             raise self._error(exc, "cannot reach Kafka") from exc
-        except asyncio.CancelledError:
-            await producer.stop()
-            raise
-        self._producer = producer
 
     async def send(self, event: CloudEvent, topic: str | None = None) -> None:
         """Produce ``event`` to ``topic`` (else ``publishTopic``); return once it is on Kafka."""
         target = topic or self.settings.publishTopic
-        if self._producer is None:
+        producer = self._client.producer
+        if producer is None:
             raise OutputError(f"{self.describe()} is not started or closed", retriable=False)
         assert target, "checked when the manifests loaded"
         key, value, headers = to_binary(event)
         try:
-            await self._producer.send_and_wait(target, value, key=key, headers=headers)
+            await producer.send_and_wait(target, value, key=key, headers=headers)
         except CLIENT_ERRORS as exc:
             raise self._error(exc, f"cannot produce to topic {target}") from exc
 
     async def close(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        await self._client.close()
 
     def _error(self, exc: BaseException, doing: str) -> OutputError:
-        retriable = isinstance(exc, UNREACHABLE) or bool(getattr(exc, "retriable", False))
-        return OutputError(f"{self.describe()}: {doing}: {exc!r}", retriable=retriable)
+        return OutputError(f"{self.describe()}: {doing}: {exc!r}", retriable=is_retriable(exc))
 
 
 __all__ = ["KafkaBinding", "OutputError"]

@@ -35,16 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 from events.bindings.kafka import STRUCTURED_CONTENT_TYPE, partitionkey_mapper
-from events.brokers.kafka.client import CLIENT_ERRORS, bus_error
-from events.brokers.kafka.member import STOP_TIMEOUT, KafkaSubscription
-from events.brokers.kafka.settings import KafkaSettings, broker_list, client_options
+from events.brokers.kafka.client import CLIENT_ERRORS, KafkaClient, bus_error, group_id
+from events.brokers.kafka.member import STOP_TIMEOUT, KafkaMember, join_group
+from events.brokers.kafka.settings import KafkaSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
 from events.cloudevent import CloudEvent
@@ -53,76 +51,6 @@ from events.errors import BusClosed, BusError
 __all__ = ["KafkaBus", "KafkaSettings"]
 
 _HEADERS = [("content-type", STRUCTURED_CONTENT_TYPE.encode("ascii"))]
-#: Producer batch size: large enough that a burst of concurrent publishes goes out in
-#: a few requests (aiokafka's default of 16 KiB holds only ~15 events of 1 KB).
-MAX_BATCH_BYTES = 512 * 1024
-#: The consumer's per-partition fetch size, at least; a record up to maxMessageBytes
-#: must fit in one fetch.
-MIN_FETCH_BYTES = 1024 * 1024
-
-
-def producer_options(settings: KafkaSettings) -> dict:
-    """The producer's options (the benchmark's raw reference uses the same)."""
-    return {
-        **client_options(settings),
-        "acks": "all",
-        "enable_idempotence": False,
-        "max_request_size": settings.maxMessageBytes,
-        "max_batch_size": MAX_BATCH_BYTES,
-    }
-
-
-def consumer_options(settings: KafkaSettings, group_id: str) -> dict:
-    """A group member's options; offsets are committed by us, never automatically."""
-    return {
-        **client_options(settings),
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest" if settings.initialOffset == "oldest" else "latest",
-        "session_timeout_ms": int(settings.sessionTimeout * 1000),
-        "heartbeat_interval_ms": int(settings.heartbeatInterval * 1000),
-        "max_partition_fetch_bytes": max(MIN_FETCH_BYTES, settings.maxMessageBytes),
-        "fetch_max_wait_ms": int(settings.fetchMaxWait * 1000),
-    }
-
-
-def group_id(settings: KafkaSettings, group: str, topic: str) -> str:
-    prefix = f"{settings.consumerGroup}." if settings.consumerGroup else ""
-    return f"{prefix}{group}.{topic}"
-
-
-async def join_group(
-    settings: KafkaSettings,
-    name: str,
-    topic: str,
-    pubsub_name: str,
-    decode: Callable[[Any], Any] | None = None,
-) -> KafkaSubscription:
-    """Join Kafka consumer group ``name`` reading ``topic``; return once partitions are
-    assigned. Raises BusError (retriable if the broker is unreachable) naming the group
-    and the brokers. ``decode`` is passed to :class:`KafkaSubscription`."""
-    where = f"group {name} on Kafka at {','.join(broker_list(settings.brokers))}"
-    consumer = AIOKafkaConsumer(**consumer_options(settings, name))
-    subscription = KafkaSubscription(
-        consumer,
-        topic,
-        pubsub_name,
-        commit_interval=settings.commitInterval,
-        max_pending=settings.maxPending,
-        commit_on_assign=settings.initialOffset == "newest",
-        where=where,
-        decode=decode,
-    )
-    consumer.subscribe([topic], listener=subscription.rebalance)
-    try:
-        await consumer.start()
-        await subscription.open()
-    except BaseException as exc:
-        await subscription.close(drain_timeout=0)
-        if isinstance(exc, CLIENT_ERRORS):
-            raise bus_error(exc, f"cannot join {where}") from exc
-        raise
-    return subscription
 
 
 class KafkaBus(EventBus):
@@ -133,9 +61,9 @@ class KafkaBus(EventBus):
     def __init__(self, settings: KafkaSettings, pubsub_name: str = "eventbus") -> None:
         self._settings = settings
         self._pubsub_name = pubsub_name
-        self._brokers = ",".join(broker_list(settings.brokers))
-        self._producer: AIOKafkaProducer | None = None
-        self._subscriptions: set[KafkaSubscription] = set()
+        self._client = KafkaClient(settings)
+        self._brokers = self._client.brokers
+        self._subscriptions: set[KafkaMember] = set()
         self._closed = False
 
     def describe(self) -> str:
@@ -144,18 +72,13 @@ class KafkaBus(EventBus):
     async def start(self) -> None:
         if self._closed:
             raise BusClosed(f"the bus on Kafka at {self._brokers} is closed")
-        if self._producer is not None:
-            return
-        producer = AIOKafkaProducer(**producer_options(self._settings))
         try:
-            await producer.start()
+            await self._client.start()
         except CLIENT_ERRORS as exc:
-            await producer.stop()
             raise bus_error(exc, f"cannot reach Kafka at {self._brokers}") from exc
-        self._producer = producer
 
     async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
-        producer = self._producer
+        producer = self._client.producer
         if producer is None:
             if self._closed:
                 raise BusClosed(f"the bus on Kafka at {self._brokers} is closed; cannot publish")
@@ -190,9 +113,7 @@ class KafkaBus(EventBus):
             return
         self._closed = True
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            # stop() flushes what is queued; bounded so an outage cannot hang shutdown
-            with contextlib.suppress(TimeoutError, *CLIENT_ERRORS):
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    await producer.stop()
+        # stop() flushes what is queued; bounded so an outage cannot hang shutdown
+        with contextlib.suppress(TimeoutError, *CLIENT_ERRORS):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._client.close()

@@ -13,10 +13,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from events.brokers.kafka.bus import KafkaBus, group_id
-from events.brokers.kafka.client import CLIENT_ERRORS, bus_error
+from events.brokers.kafka.bus import KafkaBus
+from events.brokers.kafka.client import CLIENT_ERRORS, bus_error, client_options, group_id
 from events.brokers.kafka.message import decode_record
-from events.brokers.kafka.settings import KafkaSettings, broker_list, client_options
+from events.brokers.kafka.settings import KafkaSettings, broker_list
 from events.bus.contract import EventBus
 from events.bus.letters import REPLAY_GROUP, Letter, LetterStore
 

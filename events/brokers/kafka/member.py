@@ -1,11 +1,12 @@
 """One member of a Kafka consumer group: read ahead, hand out, track acks, commit.
 
-A background task reads record batches (``getmany``) into a FIFO that
-``__anext__`` hands out from. Every record read is outstanding in its
-partition's :class:`PartitionOffsets` until acked; a second task commits, every
-``commitInterval``, each partition's position below which everything is acked.
-So a crash or a rebalance replays only the unacked tail: nothing is lost, and
-nothing acked is replayed past the last commit.
+:func:`join_group` creates the consumer and returns a :class:`KafkaMember` once the
+group has assigned it partitions. A background task reads record batches
+(``getmany``) into a FIFO that ``__anext__`` hands out from. Every record read is
+outstanding in its partition's :class:`PartitionOffsets` until acked; a second task
+commits, every ``commitInterval``, each partition's position below which everything
+is acked. So a crash or a rebalance replays only the unacked tail: nothing is lost,
+and nothing acked is replayed past the last commit.
 
 ``nack(delay)`` puts the same record back at the end of the FIFO after the
 delay, with ``attempt + 1``, while later records of its partition keep flowing
@@ -22,8 +23,8 @@ ignored: the new owner reads them again from the committed position.
 
 What a message carries as ``event`` is made from its record by ``decode``, when
 the message is handed out: by default :func:`decode_record` (the bus's wire
-format). The Kafka source (:mod:`sources.kafka`) passes its own normalization,
-so it can use this member on topics that other producers write.
+format). The Kafka source (:mod:`events.brokers.kafka.source`) passes its own
+normalization, so it can use this member on topics that other producers write.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from events.brokers.kafka.client import CLIENT_ERRORS, bus_error
+from events.brokers.kafka.client import CLIENT_ERRORS, bus_error, consumer_options
 from events.brokers.kafka.message import KafkaMessage, decode_record
 from events.brokers.kafka.offsets import PartitionOffsets
+from events.brokers.kafka.settings import KafkaSettings, broker_list
 from events.bus.contract import Message, Subscription
 from events.errors import BusError
 
@@ -54,18 +56,52 @@ JOIN_TIMEOUT = 60.0  # subscribe() gives up if the group has not assigned us by 
 STOP_TIMEOUT = 10.0  # bound on the final commit and the client's stop during an outage
 
 
+async def join_group(
+    settings: KafkaSettings,
+    name: str,
+    topic: str,
+    pubsub_name: str,
+    decode: Callable[[Any], Any] | None = None,
+) -> KafkaMember:
+    """Join Kafka consumer group ``name`` reading ``topic``; return once partitions are
+    assigned. Raises BusError (retriable if the broker is unreachable) naming the group
+    and the brokers. ``decode`` is passed to :class:`KafkaMember`."""
+    where = f"group {name} on Kafka at {','.join(broker_list(settings.brokers))}"
+    consumer = AIOKafkaConsumer(**consumer_options(settings, name))
+    member = KafkaMember(
+        consumer,
+        topic,
+        pubsub_name,
+        commit_interval=settings.commitInterval,
+        max_pending=settings.maxPending,
+        commit_on_assign=settings.initialOffset == "newest",
+        where=where,
+        decode=decode,
+    )
+    consumer.subscribe([topic], listener=member.rebalance)
+    try:
+        await consumer.start()
+        await member.open()
+    except BaseException as exc:
+        await member.close(drain_timeout=0)
+        if isinstance(exc, CLIENT_ERRORS):
+            raise bus_error(exc, f"cannot join {where}") from exc
+        raise
+    return member
+
+
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, subscription: KafkaSubscription) -> None:
-        self._subscription = subscription
+    def __init__(self, member: KafkaMember) -> None:
+        self._member = member
 
     async def on_partitions_revoked(self, revoked) -> None:
-        await self._subscription._revoke(revoked)
+        await self._member._revoke(revoked)
 
     async def on_partitions_assigned(self, assigned) -> None:
-        await self._subscription._assign(assigned)
+        await self._member._assign(assigned)
 
 
-class KafkaSubscription(Subscription):
+class KafkaMember(Subscription):
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
@@ -101,8 +137,8 @@ class KafkaSubscription(Subscription):
         self._error: BusError | None = None
         self._closed = False
         self.rebalance = _Rebalance(self)
-        #: Called with this subscription once it has closed (the bus forgets it).
-        self.on_close: Callable[[KafkaSubscription], None] | None = None
+        #: Called with this member once it has closed (the bus forgets it).
+        self.on_close: Callable[[KafkaMember], None] | None = None
 
     async def open(self) -> None:
         """Start reading and committing; return once the group has assigned us partitions."""
@@ -151,7 +187,7 @@ class KafkaSubscription(Subscription):
                     message = self._message(record, offsets)
                 else:
                     message = item  # a redelivery
-                    if message._offsets.revoked:
+                    if message.partition_offsets.revoked:
                         continue
                 self._handed_out += 1
                 self._space.set()
@@ -161,18 +197,20 @@ class KafkaSubscription(Subscription):
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    def _acked(self, message: KafkaMessage) -> None:
+    def acked(self, message: KafkaMessage) -> None:
+        """``message`` was acked: its offset may be committed once those before it are."""
         self._settle_one()
-        offsets = message._offsets
+        offsets = message.partition_offsets
         if not offsets.revoked:
             released = offsets.ack(message.offset)
             if released:
                 self._outstanding -= released
                 self._space.set()
 
-    def _nacked(self, message: KafkaMessage, delay: float) -> None:
+    def nacked(self, message: KafkaMessage, delay: float) -> None:
+        """``message`` was nacked: hand it out again after ``delay``, its offset outstanding."""
         self._settle_one()
-        if message._offsets.revoked or self._closed:
+        if message.partition_offsets.revoked or self._closed:
             return  # the offset was not committed: the group reads it again
         again = KafkaMessage(
             message.topic,
@@ -180,7 +218,7 @@ class KafkaSubscription(Subscription):
             message.key,
             message.attempt + 1,
             self,
-            message._offsets,
+            message.partition_offsets,
             message.partition,
             message.offset,
         )
@@ -193,7 +231,7 @@ class KafkaSubscription(Subscription):
 
     def _redeliver(self, message: KafkaMessage) -> None:
         self._timers.pop(message, None)
-        if not self._closed and not message._offsets.revoked:
+        if not self._closed and not message.partition_offsets.revoked:
             self._ready.append(message)
             self._wakeup.set()
 

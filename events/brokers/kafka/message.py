@@ -1,13 +1,14 @@
 """One delivery of a Kafka record, and how a record becomes an event.
 
 A message remembers its partition's :class:`PartitionOffsets` and its offset, so
-its ack can move the commit position; settling goes through the subscription,
-which owns the bookkeeping (see :mod:`events.brokers.kafka.member`).
+its ack can move the commit position; settling goes through the member that
+handed it out, which owns the bookkeeping (see :mod:`events.brokers.kafka.member`).
+The message knows that member only as a :class:`Settler`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from events.bindings.kafka import from_record
 from events.brokers.kafka.offsets import PartitionOffsets
@@ -16,12 +17,17 @@ from events.bus.contract import Message
 from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 
-if TYPE_CHECKING:
-    from events.brokers.kafka.member import KafkaSubscription
+
+class Settler(Protocol):
+    """What a message needs of its member: to be told of its one settlement."""
+
+    def acked(self, message: KafkaMessage) -> None: ...
+
+    def nacked(self, message: KafkaMessage, delay: float) -> None: ...
 
 
 class KafkaMessage(Message):
-    __slots__ = ("_offsets", "_settled", "_subscription", "offset", "partition")
+    __slots__ = ("_member", "_settled", "offset", "partition", "partition_offsets")
 
     def __init__(
         self,
@@ -29,14 +35,15 @@ class KafkaMessage(Message):
         event: CloudEvent,
         key: str | None,
         attempt: int,
-        subscription: KafkaSubscription,
-        offsets: PartitionOffsets,
+        member: Settler,
+        partition_offsets: PartitionOffsets,
         partition: int,
         offset: int,
     ) -> None:
         super().__init__(topic, event, key, attempt)
-        self._subscription = subscription
-        self._offsets = offsets
+        self._member = member
+        #: The bookkeeping of the record's partition, shared by its messages.
+        self.partition_offsets = partition_offsets
         #: Where the record is (as Dapr's ``__partition`` and ``__offset`` metadata).
         self.partition = partition
         self.offset = offset
@@ -45,12 +52,12 @@ class KafkaMessage(Message):
     async def ack(self) -> None:
         if not self._settled:
             self._settled = True
-            self._subscription._acked(self)
+            self._member.acked(self)
 
     async def nack(self, delay: float = 0.0) -> None:
         if not self._settled:
             self._settled = True
-            self._subscription._nacked(self, delay)
+            self._member.nacked(self, delay)
 
 
 def decode_record(record, pubsub_name: str) -> CloudEvent:

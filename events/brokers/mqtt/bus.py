@@ -50,8 +50,8 @@ import re
 import uuid
 from typing import ClassVar
 
-from events.brokers.mqtt.client import Connection
-from events.brokers.mqtt.member import MqttSubscription
+from events.brokers.mqtt.client import MqttClient
+from events.brokers.mqtt.member import MqttMember
 from events.brokers.mqtt.settings import MqttSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
@@ -84,11 +84,11 @@ class MqttBus(EventBus):
         self.pubsub_name = pubsub_name
         self._consumer = settings.consumerID or "fnevents"
         self._endpoint = settings.endpoint
-        self._publisher: Connection | None = None
-        self._connecting: asyncio.Future[Connection] | None = None
+        self._publisher: MqttClient | None = None
+        self._connecting: asyncio.Future[MqttClient] | None = None
         self._outstanding: asyncio.Semaphore | None = None
         self._slots: dict[tuple[str, str], set[int]] = {}
-        self._subscriptions: set[MqttSubscription] = set()
+        self._subscriptions: set[MqttMember] = set()
         self._closed = False
 
     def describe(self) -> str:
@@ -113,7 +113,7 @@ class MqttBus(EventBus):
             # keepalive (KEEPALIVE) notices one that died silently
             await connection.publish(topic, payload, self.settings.qos, self.settings.retain)
 
-    async def _publishing_connection(self) -> Connection:
+    async def _publishing_connection(self) -> MqttClient:
         """The open publisher connection; one attempt to (re)connect if there is none.
 
         Concurrent callers share one attempt; failing, it raises BusError(retriable=True)
@@ -129,11 +129,11 @@ class MqttBus(EventBus):
             if connecting.done() and self._connecting is connecting:
                 self._connecting = None
 
-    async def _connect_publisher(self) -> Connection:
+    async def _connect_publisher(self) -> MqttClient:
         if self._publisher is not None:
             self._publisher.abort()
         client_id = member_client_id(self._consumer, "pub", uuid.uuid4().hex, 0)
-        connection = Connection(self.settings, client_id, clean_session=True)
+        connection = MqttClient(self.settings, client_id, clean_session=True)
         await connection.connect()
         if self._closed:
             await connection.disconnect()
@@ -154,10 +154,10 @@ class MqttBus(EventBus):
         slot = next(n for n in range(len(used) + 1) if n not in used)
         used.add(slot)
 
-        subscription = MqttSubscription(
+        subscription = MqttMember(
             topic, group, self.pubsub_name, lambda: self._release(topic, group, slot, subscription)
         )
-        connection = Connection(
+        connection = MqttClient(
             self.settings,
             member_client_id(self._consumer, group, topic, slot),
             clean_session=self.settings.cleanSession,
@@ -172,7 +172,7 @@ class MqttBus(EventBus):
             raise
         return subscription
 
-    def _release(self, topic: str, group: str, slot: int, subscription: MqttSubscription) -> None:
+    def _release(self, topic: str, group: str, slot: int, subscription: MqttMember) -> None:
         self._subscriptions.discard(subscription)
         used = self._slots.get((topic, group))
         if used is not None:

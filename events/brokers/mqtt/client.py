@@ -12,7 +12,7 @@ a worker thread, and the socket callbacks it triggers are handed to the loop.
 Each request that the broker answers (PUBLISH with QoS 1 or 2, SUBSCRIBE) gets a
 future keyed by its packet id. When the connection drops, every pending future
 fails with ``BusError(retriable=True)`` and ``on_lost`` is called; a
-:class:`Connection` is never reconnected (reconnecting is the core's job: the bus
+:class:`MqttClient` is never reconnected (reconnecting is the core's job: the bus
 builds a new one).
 
 MQTT 3.1.1 by default (what ``pubsub.mqtt3`` speaks); ``protocol="5"`` gives an
@@ -66,7 +66,7 @@ OnMessage = Callable[[paho.MQTTMessage], None]
 OnLost = Callable[[BusError], None]
 
 
-class Connection:
+class MqttClient:
     """One MQTT 3.1.1 (or 5) connection. Use from the event loop that created it."""
 
     def __init__(

@@ -20,57 +20,26 @@ member to take the same slot (see ``MqttBus.subscribe``) gets them all.
 A lost connection ends the subscription with ``BusError(retriable=True)``;
 messages not yet acked come back from the broker when the core subscribes
 again (same slot, same session).
+
+How a received PUBLISH becomes a message: :mod:`events.brokers.mqtt.message`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections import deque
 from collections.abc import Callable
 
 import paho.mqtt.client as paho
 
-from events.brokers.mqtt.client import Connection
-from events.bus import envelope
+from events.brokers.mqtt.client import MqttClient
+from events.brokers.mqtt.message import MqttMessage, decode_publish
 from events.bus.contract import Message, Subscription
-from events.cloudevent import CloudEvent
-from events.errors import BusError, InvalidCloudEvent
+from events.errors import BusError
 
 
-class MqttMessage(Message):
-    __slots__ = ("_mid", "_qos", "_settled", "_subscription")
-
-    def __init__(
-        self,
-        topic: str,
-        event: CloudEvent,
-        attempt: int,
-        subscription: MqttSubscription,
-        mid: int,
-        qos: int,
-    ) -> None:
-        key = event.extensions.get("partitionkey")
-        super().__init__(topic, event, key if isinstance(key, str) else None, attempt)
-        self._subscription = subscription
-        self._mid = mid
-        self._qos = qos
-        self._settled = False
-
-    async def ack(self) -> None:
-        if not self._settled:
-            self._settled = True
-            self._subscription.settle(self, acked=True)
-
-    async def nack(self, delay: float = 0.0) -> None:
-        if not self._settled:
-            self._settled = True
-            self._subscription.settle(self, acked=False)
-            self._subscription.redeliver(self, delay)
-
-
-class MqttSubscription(Subscription):
+class MqttMember(Subscription):
     """Use from the event loop that created it; ``open`` before iterating."""
 
     def __init__(
@@ -83,7 +52,7 @@ class MqttSubscription(Subscription):
         self.topic, self.group = topic, group
         self._pubsub_name = pubsub_name
         self._release = release  # frees this member's slot in the bus
-        self._connection: Connection | None = None
+        self._client: MqttClient | None = None
         self._ready: deque[MqttMessage] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._handed_out: set[MqttMessage] = set()
@@ -94,37 +63,23 @@ class MqttSubscription(Subscription):
         self._closed = False
         self._close_task: asyncio.Task[None] | None = None
 
-    async def open(self, connection: Connection, topic_filter: str) -> None:
+    async def open(self, client: MqttClient, topic_filter: str) -> None:
         """Connect and subscribe; returns once the broker has sent SUBACK."""
-        self._connection = connection
-        await connection.connect()
-        granted = await connection.subscribe(topic_filter, 1)
+        self._client = client
+        await client.connect()
+        granted = await client.subscribe(topic_filter, 1)
         if granted not in (1, 2):
-            where = connection.endpoint.address
+            where = client.endpoint.address
             if granted == 0:
                 problem = "granted only QoS 0, which would lose events"
             else:
                 problem = "refused it (does the broker support shared subscriptions? ACLs?)"
             raise BusError(f"subscribing to {topic_filter!r}: the MQTT broker at {where} {problem}")
 
-    # -- from the connection (loop thread) ------------------------------------------
+    # -- from the client (loop thread) ----------------------------------------------
 
     def on_message(self, raw: paho.MQTTMessage) -> None:
-        payload = raw.payload
-        try:
-            topic = raw.topic
-        except UnicodeDecodeError:  # brokers should refuse such topics; never crash on one
-            topic = self.topic
-        fallback_id = f"{topic}/{hashlib.blake2b(payload, digest_size=12).hexdigest()}"
-        try:
-            event = envelope.decode(
-                payload, topic=topic, pubsub_name=self._pubsub_name, fallback_id=fallback_id
-            )
-        except InvalidCloudEvent as exc:
-            event = envelope.undecodable(payload, exc, topic=topic, fallback_id=fallback_id)
-        except Exception as exc:  # noqa: BLE001 - if this raised, paho would handle the packet again
-            reason = f"{type(exc).__name__}: {exc}"
-            event = envelope.undecodable(payload, reason, topic=topic, fallback_id=fallback_id)
+        topic, event = decode_publish(raw, self.topic, self._pubsub_name)
         self._put(MqttMessage(topic, event, 2 if raw.dup else 1, self, raw.mid, raw.qos))
 
     def on_lost(self, error: BusError) -> None:
@@ -157,12 +112,12 @@ class MqttSubscription(Subscription):
         self._handed_out.remove(message)
         if not self._handed_out:
             self._all_settled.set()
-        if acked and self._connection is not None:
-            self._connection.ack(message._mid, message._qos)
+        if acked and self._client is not None:
+            self._client.ack(message.mid, message.qos)
 
     def redeliver(self, message: MqttMessage, delay: float) -> None:
         again = MqttMessage(
-            message.topic, message.event, message.attempt + 1, self, message._mid, message._qos
+            message.topic, message.event, message.attempt + 1, self, message.mid, message.qos
         )
         if delay <= 0:
             self._put(again)
@@ -206,7 +161,7 @@ class MqttSubscription(Subscription):
             self._timers.clear()
             self._ready.clear()
             self._handed_out.clear()
-            if self._connection is not None:
-                await self._connection.disconnect()
+            if self._client is not None:
+                await self._client.disconnect()
         finally:
             self._release()

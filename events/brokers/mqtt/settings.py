@@ -5,6 +5,9 @@
 ``ssl://`` (or ``mqtts://``, ``tcps://``, ``tls://``) for TLS. ``caCert``,
 ``clientCert`` and ``clientKey`` are PEM text, as Dapr takes them (typically from
 a secret), not file paths. WebSocket URLs are not supported.
+
+:class:`MqttSourceSettings` is the same connection for the ``mqtt`` source, whose
+OpenFunction schema may give the user name and password apart from the url.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import socket
 import ssl
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -164,6 +167,20 @@ class MqttSettings(BackendSettings):
         if self.clientCert and self.clientKey:
             _load_client_pair(context, self.clientCert, self.clientKey)
         return context
+
+
+class MqttSourceSettings(MqttSettings):
+    """The bus's connection settings, plus user name and password given apart from the url."""
+
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        endpoint = parse_url(self.url)
+        if self.username is None:
+            return endpoint
+        return replace(endpoint, username=self.username, password=self.password)
 
 
 def _load_client_pair(context: ssl.SSLContext, cert: str, key: str) -> None:

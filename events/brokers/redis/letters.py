@@ -13,7 +13,8 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from events.brokers.redis.bus import RedisBus
-from events.brokers.redis.message import UNREACHABLE, decode
+from events.brokers.redis.client import UNREACHABLE
+from events.brokers.redis.message import decode
 from events.brokers.redis.settings import RedisSettings
 from events.bus.contract import EventBus
 from events.bus.letters import REPLAY_GROUP, Letter, LetterStore

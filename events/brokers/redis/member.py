@@ -1,4 +1,5 @@
-"""One member of a consumer group on a Redis stream (see ``events.brokers.redis.bus``).
+"""One member of a consumer group on a Redis stream (see ``events.brokers.redis.bus``);
+its commands are ``events.brokers.redis.client``'s :class:`GroupCommands`.
 
 Three loops serve a member, all on one asyncio loop, so the state needs no locks:
 
@@ -49,7 +50,8 @@ from collections import deque
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
-from events.brokers.redis.message import UNREACHABLE, Entry, GroupCommands, RedisMessage, bounded
+from events.brokers.redis.client import UNREACHABLE, GroupCommands, within
+from events.brokers.redis.message import Entry, RedisMessage
 from events.brokers.redis.settings import RedisSettings
 from events.bus.contract import Message, Subscription
 from events.errors import BusError
@@ -61,7 +63,7 @@ ACK_BATCH = 500
 ACK_DELAY = 0.005
 
 
-class RedisSubscription(Subscription):
+class RedisMember(Subscription):
     """A group member. Create it, then :meth:`open` (the group exists once that returns)."""
 
     def __init__(
@@ -91,10 +93,10 @@ class RedisSubscription(Subscription):
         self._flusher: asyncio.Task[None] | None = None
         self._nacks: set[asyncio.Task[None]] = set()
 
-    async def open(self) -> RedisSubscription:
+    async def open(self) -> RedisMember:
         try:
             await self._redis.create_group()
-            self._reader_id = await bounded(self._reader.client_id(), self._settings.readTimeout)
+            self._reader_id = await within(self._reader.client_id(), self._settings.readTimeout)
         except rx.ResponseError as exc:
             await self._reader.aclose()
             raise BusError(f"cannot subscribe to {self.topic} on Redis: {exc}") from exc
@@ -234,10 +236,10 @@ class RedisSubscription(Subscription):
 
     async def ack(self, entry_id: bytes) -> None:
         if self.queue_ack(entry_id):
-            await self._flush()
+            await self.flush()
 
     def queue_ack(self, entry_id: bytes) -> bool:
-        """:meth:`ack` up to the XACK; True when the caller must ``await _flush()`` now
+        """:meth:`ack` up to the XACK; True when the caller must ``await flush()`` now
         (an ack after close). Lets a message ack without a second coroutine."""
         if not self._settle(entry_id):
             return False
@@ -253,12 +255,12 @@ class RedisSubscription(Subscription):
             while self._acks:
                 if len(self._acks) < ACK_BATCH and not self._closing:  # let more acks join
                     await asyncio.sleep(ACK_DELAY)
-                if not await self._flush():
+                if not await self.flush():
                     return  # the broker is away: close() or the next ack tries again
         finally:
             self._flusher = None
 
-    async def _flush(self) -> bool:
+    async def flush(self) -> bool:
         """XACK everything queued; False (and the ids stay queued) if the broker is away."""
         while self._acks:
             batch, self._acks = self._acks, []
@@ -317,7 +319,7 @@ class RedisSubscription(Subscription):
             running = [t for t in (self._claiming, self._flusher, *self._nacks) if t]
             await asyncio.gather(*running, return_exceptions=True)
             with contextlib.suppress(*UNREACHABLE, rx.ResponseError):  # one failure, not three
-                if await self._flush():
+                if await self.flush():
                     await self._give_back()
         finally:
             self._closed.set()
