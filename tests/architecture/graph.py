@@ -112,6 +112,25 @@ def cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
     return sorted(found)
 
 
+def shortest_cycle(graph: Mapping[str, Iterable[str]], group: list[str]) -> list[str]:
+    """A shortest path from ``group[0]`` back to itself inside ``group`` (one of
+    :func:`cycles`), to show a reader the imports that close the loop."""
+    members, start = set(group), group[0]
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(graph.get(node, ())):
+                if nxt == start:
+                    return paths[node]
+                if nxt in members and nxt not in paths:
+                    paths[nxt] = [*paths[node], nxt]
+                    following.append(nxt)
+        frontier = following
+    return group
+
+
 def package_of(module: str) -> str:
     """The folder a module sits in; a package (``__init__``) is its own folder."""
     if (ROOT / module.replace(".", "/") / "__init__.py").exists():
