@@ -7,34 +7,19 @@ import time
 
 import pytest
 
-from events.bus.contract import EventBus, Message, Subscription
+from events.bus.contract import EventBus
 from events.bus.poison import bounded
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed
 from tests.bus.capabilities import ATTEMPTS_SURVIVE_MEMBERS, ORDERED_KEYS, guarantees, require
-from tests.subscriptions import nothing_within
+from tests.helpers import RECEIVE_TIMEOUT, nothing_within, receive, receive_all
 
-RECEIVE_TIMEOUT = 5.0
 #: Long enough for the slowest redelivery mechanism under test settings (a Kafka rebalance).
 REDELIVERY_TIMEOUT = 20.0
 
 
 def make_event(n: int, **extra) -> CloudEvent:
     return CloudEvent.create("test.conformance", "/tests/bus", {"n": n}, id=f"ev-{n}", **extra)
-
-
-async def receive(subscription: Subscription, timeout: float = RECEIVE_TIMEOUT) -> Message:
-    return await asyncio.wait_for(anext(subscription), timeout)
-
-
-async def receive_all(subscription: Subscription, count: int, ack: bool = True) -> list[Message]:
-    messages = []
-    for _ in range(count):
-        message = await receive(subscription)
-        if ack:
-            await message.ack()
-        messages.append(message)
-    return messages
 
 
 async def test_publish_then_receive_keeps_the_event_whole(bus: EventBus, topic: str) -> None:

@@ -24,6 +24,7 @@ from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from tests.brokers.servers import free_port
 from tests.dapr_sidecar import RunningSidecar, running
+from tests.helpers import receive, receive_all, received
 
 pytestmark = pytest.mark.dapr
 
@@ -42,9 +43,7 @@ async def round_trip(bus: DaprSidecarBus, event: CloudEvent) -> CloudEvent:
     topic = f"dapr-{uuid.uuid4().hex[:12]}"
     async with await bus.subscribe(topic, "g") as subscription:
         await bus.publish(topic, event)
-        message = await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
-        await message.ack()
-        return message.event
+        return await received(subscription, RECEIVE_TIMEOUT)
 
 
 @pytest.fixture
@@ -148,7 +147,7 @@ async def test_losing_the_sidecar_is_reported_as_retriable() -> None:
         await bus.start()
         subscription = await bus.subscribe("dapr-lost", "g")
     with pytest.raises(BusError) as reading:
-        await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
+        await receive(subscription, RECEIVE_TIMEOUT)
     assert reading.value.retriable
     with pytest.raises(BusError) as publishing:
         await bus.publish("dapr-lost", CloudEvent.create("test.lost", "/tests/dapr"))
@@ -211,14 +210,10 @@ async def test_publish_batch_delivers_every_event(bus: DaprSidecarBus) -> None:
     ]
     async with await bus.subscribe(topic, "g") as subscription:
         await bus.publish_batch(topic, events)
-        received = []
-        for _ in events:
-            message = await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
-            await message.ack()
-            received.append(message)
-    assert sorted(m.event.data["n"] for m in received) == list(range(50))
-    assert {m.event.id: m.event for m in received} == {e.id: e for e in events}
-    assert all(m.key == m.event.extensions["partitionkey"] for m in received)
+        got = await receive_all(subscription, len(events), timeout=RECEIVE_TIMEOUT)
+    assert sorted(m.event.data["n"] for m in got) == list(range(50))
+    assert {m.event.id: m.event for m in got} == {e.id: e for e in events}
+    assert all(m.key == m.event.extensions["partitionkey"] for m in got)
 
 
 async def test_events_the_broker_refuses_are_reported_for_sending_again(
@@ -318,7 +313,7 @@ async def test_apps_on_the_dapr_sdk_and_fnevents_exchange_events(
                 b'{"order": 7}',
                 data_content_type="application/json",
             )
-            message = await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
+            message = await receive(subscription, RECEIVE_TIMEOUT)
             await message.ack()
         assert message.event.type == "com.dapr.event.sent"
         assert message.event.source == dapr_sidecar.app_id

@@ -27,7 +27,7 @@ from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from tests.brokers import servers
-from tests.subscriptions import nothing_within
+from tests.helpers import nothing_within, receive
 
 pytestmark = pytest.mark.jetstream
 
@@ -63,10 +63,6 @@ def topic() -> str:
     return f"js-{uuid.uuid4().hex[:12]}"
 
 
-async def receive(sub) -> Any:
-    return await asyncio.wait_for(anext(sub), TIMEOUT)
-
-
 # -- Dapr interop -----------------------------------------------------------------
 
 
@@ -88,7 +84,7 @@ async def test_an_event_a_dapr_app_published_arrives_as_that_event(bus, raw, top
         "time": "2024-05-01T12:30:45Z",
     }
     await raw.jetstream().publish(topic, orjson.dumps(dapr_envelope))
-    message = await receive(sub)
+    message = await receive(sub, TIMEOUT)
     event = message.event
     assert (event.id, event.source, event.type) == (
         dapr_envelope["id"],
@@ -131,7 +127,7 @@ async def test_an_operators_stream_is_used_as_it_is(bus, raw, topic) -> None:
     await js.add_stream(name=f"OPS_{topic.replace('-', '_')}", subjects=[f"{topic}.>"])
     sub = await bus.subscribe(f"{topic}.created", "g")
     await bus.publish(f"{topic}.created", CloudEvent.create("t", "/s", {"n": 1}))
-    message = await receive(sub)
+    message = await receive(sub, TIMEOUT)
     assert message.event.data == {"n": 1}
     await message.ack()
     names = await js.streams_info()
@@ -145,7 +141,7 @@ async def test_stream_name_puts_every_topic_in_one_stream(nats_broker, raw, topi
         subs = [await bus.subscribe(f"{topic}-{n}", "g") for n in range(2)]
         for n, sub in enumerate(subs):
             await bus.publish(f"{topic}-{n}", CloudEvent.create("t", "/s", {"n": n}))
-            message = await receive(sub)
+            message = await receive(sub, TIMEOUT)
             assert message.event.data == {"n": n}
             await message.ack()
     js = raw.jetstream()
@@ -163,7 +159,7 @@ async def test_the_same_event_published_twice_is_delivered_once(bus, raw, topic)
     event = CloudEvent.create("t", "/s", {"n": 1})
     await bus.publish(topic, event)
     await bus.publish(topic, event)  # a retry after a lost PubAck, say
-    message = await receive(sub)
+    message = await receive(sub, TIMEOUT)
     await message.ack()
     assert message.event == event
     assert await nothing_within(sub, 0.5)
@@ -180,7 +176,7 @@ async def test_payloads_that_are_not_cloudevents_are_wrapped_or_set_aside(bus, r
     await js.publish(topic, b'{"specversion": "1.0", "id": "no-source-or-type"}')
     await bus.publish(topic, CloudEvent.create("t", "/s", {"n": "after"}, id="good"))
 
-    plain, json_payload, broken, good = [await receive(sub) for _ in range(4)]
+    plain, json_payload, broken, good = [await receive(sub, TIMEOUT) for _ in range(4)]
     assert (plain.event.type, plain.event.data) == (RAW_TYPE, b"plain \xff bytes")
     assert plain.event.id == f"{topic}/1", "the id is the stream position"
     assert json_payload.event.data == {"reading": 21.5}
@@ -191,7 +187,7 @@ async def test_payloads_that_are_not_cloudevents_are_wrapped_or_set_aside(bus, r
     for message in (json_payload, broken, good):
         await message.ack()
     await plain.nack()
-    again = await receive(sub)
+    again = await receive(sub, TIMEOUT)
     assert (again.event.id, again.attempt) == (f"{topic}/1", 2), "the id survives redelivery"
     await again.ack()
     await sub.close()
@@ -205,16 +201,16 @@ async def test_a_member_whose_connection_dies_gives_its_event_back(nats_broker, 
         doomed = make_bus(nats_broker, ackWait="1s")
         taker = await doomed.subscribe(topic, "g")
         await survivor.publish(topic, CloudEvent.create("t", "/s", {"n": 1}, id="held"))
-        assert (await receive(taker)).event.id == "held"
+        assert (await receive(taker, TIMEOUT)).event.id == "held"
         await doomed._link.nc.close()  # a crash: no close(), no nak, no ack
         other = await survivor.subscribe(topic, "g")
         started = time.monotonic()
-        again = await receive(other)
+        again = await receive(other, TIMEOUT)
         assert (again.event.id, again.attempt) == ("held", 2)
         assert time.monotonic() - started < 3, "back after ackWait (1s)"
         await again.ack()
         with pytest.raises(BusError) as lost:
-            await receive(taker)
+            await receive(taker, TIMEOUT)
         assert lost.value.retriable
         await other.close()
         await taker.close(drain_timeout=0)
@@ -226,11 +222,11 @@ async def test_closing_hands_buffered_events_back_at_once(nats_broker, topic) ->
         first = await bus.subscribe(topic, "g")
         for n in range(10):
             await bus.publish(topic, CloudEvent.create("t", "/s", {"n": n}, id=f"e{n}"))
-        taken = await receive(first)
+        taken = await receive(first, TIMEOUT)
         await taken.ack()
         await first.close(drain_timeout=0)  # nine more were already pulled into its buffer
         second = await bus.subscribe(topic, "g")
-        rest = [await receive(second) for _ in range(9)]
+        rest = [await receive(second, TIMEOUT) for _ in range(9)]
         assert {m.event.id for m in rest} == {f"e{n}" for n in range(10)} - {taken.event.id}
         for message in rest:
             await message.ack()

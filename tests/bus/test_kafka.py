@@ -13,7 +13,7 @@ import uuid
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from events.app.plans import BusPlan
 from events.bindings.kafka import to_binary
@@ -26,7 +26,8 @@ from events.bus.resilient import publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from tests.brokers import servers
-from tests.subscriptions import nothing_within
+from tests.brokers.kafka import committed_offset
+from tests.helpers import nothing_within, receive
 
 pytestmark = pytest.mark.kafka
 
@@ -60,10 +61,6 @@ async def producer(kafka_broker):
     await raw.stop()
 
 
-async def receive(sub, timeout: float = TIMEOUT):
-    return await asyncio.wait_for(anext(sub), timeout)
-
-
 def event(n: int, **extra) -> CloudEvent:
     return CloudEvent.create("test.kafka", "/tests/kafka", {"n": n}, id=f"ev-{n}", **extra)
 
@@ -89,7 +86,7 @@ async def test_a_dapr_envelope_is_delivered_as_its_event_with_its_key(bus, produ
         "data": {"orderId": 7},
     }
     await producer.send_and_wait(topic, orjson.dumps(dapr_envelope), key=b"k1")
-    message = await receive(sub)
+    message = await receive(sub, TIMEOUT)
     assert message.key == "k1"
     assert message.event == CloudEvent(
         id="5f3c0a9e-dapr",
@@ -146,7 +143,7 @@ async def test_cloudevents_binary_mode_records_are_read(bus, producer, topic):
     ).evolve(partitionkey="sensor-7")
     record = to_binary(original)
     await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
-    message = await receive(sub)
+    message = await receive(sub, TIMEOUT)
     assert message.event == original
     assert message.key == "sensor-7"
     await message.ack()
@@ -162,7 +159,7 @@ async def test_plain_and_invalid_payloads_do_not_stop_the_consumer(bus, producer
     ]
     valid = {"specversion": "1.0", "id": "ev-9", "source": "/s", "type": "t"}
     await producer.send_and_wait(topic, orjson.dumps(valid), key=b"k")
-    got = [await receive(sub) for _ in range(4)]
+    got = [await receive(sub, TIMEOUT) for _ in range(4)]
     ids = [f"{topic}/{m.partition}/{m.offset}" for m in sent]
     assert [m.event.id for m in got] == [*ids, "ev-9"]
     assert got[0].event.type == RAW_TYPE
@@ -184,14 +181,16 @@ async def test_only_the_unacked_tail_is_replayed_to_the_next_member(bus, kafka_b
     first = await bus.subscribe(topic, "g")
     for n in range(10):
         await bus.publish(topic, event(n), key="one-partition")
-    got = [await receive(first) for _ in range(10)]
+    got = [await receive(first, TIMEOUT) for _ in range(10)]
     for message in got:
         if message.event.data["n"] != 3:
             await message.ack()
     await first.close(drain_timeout=0.1)  # #3 still unacked
 
     name = group_id(bus._settings, "g", topic)
-    assert await _committed(kafka_broker, name, topic, got[3].partition) == got[3].offset
+    assert (
+        await committed_offset(kafka_broker.address, name, topic, got[3].partition) == got[3].offset
+    )
     second = await bus.subscribe(topic, "g")
     again = [await receive(second, REJOIN_TIMEOUT) for _ in range(7)]
     assert [m.event.data["n"] for m in again] == list(range(3, 10))
@@ -206,14 +205,14 @@ async def test_a_nack_does_not_hold_up_its_partition_but_holds_back_the_commit(b
     sub = await bus.subscribe(topic, "g")
     for n in range(5):
         await bus.publish(topic, event(n), key="same")
-    head = await receive(sub)
+    head = await receive(sub, TIMEOUT)
     assert head.event.data["n"] == 0
     await head.nack(delay=0.5)
-    rest = [await receive(sub) for _ in range(4)]
+    rest = [await receive(sub, TIMEOUT) for _ in range(4)]
     assert [m.event.data["n"] for m in rest] == [1, 2, 3, 4], "later records keep flowing"
     for message in rest:
         await message.ack()
-    again = await receive(sub)
+    again = await receive(sub, TIMEOUT)
     assert (again.event.data["n"], again.attempt) == (0, 2)
     await sub.close(drain_timeout=0.1)  # a crash, as far as #0 is concerned: never acked
 
@@ -229,7 +228,7 @@ async def test_messages_in_flight_during_a_rebalance_come_back(bus, topic):
     first = await bus.subscribe(topic, "g")
     for n in range(8):
         await bus.publish(topic, event(n), key=f"key-{n}")
-    held = [await receive(first) for _ in range(8)]
+    held = [await receive(first, TIMEOUT) for _ in range(8)]
     second = await bus.subscribe(topic, "g")  # every partition is revoked, then shared out
     for message in held:
         await message.ack()  # too late: the partitions moved, so these acks must not count
@@ -254,10 +253,10 @@ async def test_a_member_stops_reading_at_max_pending(kafka_broker, topic):
         sub = await bus.subscribe(topic, "g")
         for n in range(10):
             await bus.publish(topic, event(n), key="same")
-        held = [await receive(sub) for _ in range(3)]
+        held = [await receive(sub, TIMEOUT) for _ in range(3)]
         assert await nothing_within(sub, 0.5), "three unacked: reading pauses"
         await held[0].ack()
-        assert (await receive(sub)).event.data["n"] == 3
+        assert (await receive(sub, TIMEOUT)).event.data["n"] == 3
         await sub.close(drain_timeout=0)
 
 
@@ -266,9 +265,9 @@ async def test_newest_pins_the_start_before_subscribe_returns(kafka_broker, topi
         sub = await bus.subscribe(topic, "g")
         name = group_id(bus._settings, "g", topic)
         for partition in range(4):
-            assert await _committed(kafka_broker, name, topic, partition) is not None
+            assert await committed_offset(kafka_broker.address, name, topic, partition) is not None
         await bus.publish(topic, event(1))
-        message = await receive(sub)
+        message = await receive(sub, TIMEOUT)
         assert message.event.id == "ev-1"
         await message.ack()
         await sub.close()
@@ -368,7 +367,7 @@ async def test_a_broker_restart_loses_nothing(topic) -> None:
                 await bus.publish(topic, event(n), key=f"key-{n % 4}")
             seen: set[int] = set()
             for _ in range(10):
-                message = await receive(sub)
+                message = await receive(sub, TIMEOUT)
                 seen.add(message.event.data["n"])
                 await message.ack()
             await asyncio.sleep(0.3)  # a commit interval or three
@@ -405,17 +404,3 @@ async def test_clients_reconnect_after_a_restart_of_a_memory_broker(topic) -> No
                     seen.add(message.event.data["n"])
                     await message.ack()
             await sub.close()
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-async def _committed(broker, group: str, topic: str, partition: int) -> int | None:
-    """A group's committed offset, read without joining it (Tansu has no
-    list_consumer_group_offsets)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.address, group_id=group)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(topic, partition))
-    finally:
-        await consumer.stop()

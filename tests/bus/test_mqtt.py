@@ -27,10 +27,10 @@ from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from tests.brokers import servers
 from tests.bus.capabilities import require_broker
+from tests.helpers import RECEIVE_TIMEOUT, receive
 
 pytestmark = pytest.mark.mqtt
 
-RECEIVE_TIMEOUT = 5.0
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -95,10 +95,6 @@ def raw(broker) -> Iterator[RawClient]:
     client = RawClient(broker.address)
     yield client
     client.close()
-
-
-async def receive(subscription, timeout: float = RECEIVE_TIMEOUT):
-    return await asyncio.wait_for(anext(subscription), timeout)
 
 
 # -- Dapr interop ----------------------------------------------------------------------

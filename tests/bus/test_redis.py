@@ -20,10 +20,10 @@ from events.bus.resilient import ResilientSubscription, publish_until_accepted
 from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from tests.brokers import servers
+from tests.helpers import receive
 
 pytestmark = pytest.mark.redis
 
-RECEIVE_TIMEOUT = 5.0
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -49,10 +49,6 @@ async def raw(redis_broker) -> AsyncIterator[Redis]:
     client = Redis(host=redis_broker.host, port=redis_broker.port)
     yield client
     await client.aclose()
-
-
-async def receive(subscription, timeout: float = RECEIVE_TIMEOUT):
-    return await asyncio.wait_for(anext(subscription), timeout)
 
 
 # -- Dapr interop ----------------------------------------------------------------------

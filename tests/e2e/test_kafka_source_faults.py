@@ -1,4 +1,4 @@
-"""The Kafka source under faults, as a real process: ``python -m events.app.cli run`` on a Redis
+"""The Kafka source under faults, as a real process: ``python -m events.app.entry run`` on a Redis
 bus, fed by confluent-kafka's Producer (librdkafka), counted on the bus.
 
 - kill -9 of the source process mid-stream, then a restart: every record's id
@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from tests.brokers import servers
+from tests.brokers.kafka import committed
 from tests.e2e import processes
+from tests.helpers import wait_until
 from tests.manifests import documents
 
 confluent_kafka = pytest.importorskip(
@@ -33,23 +34,6 @@ confluent_kafka = pytest.importorskip(
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 ARRIVAL_TIMEOUT = 60.0
-
-SOURCE = """\
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: vehicles}}
-spec:
-  eventBus: default
-  kafka:
-    {event}:
-      brokers: "{brokers}"
-      topic: {topic}
-      authRequired: false
-      # Tansu answers a join after half the session timeout, and a killed process stays
-      # a member until its session expires: keep it short
-      sessionTimeout: 2s
-      initialOffset: oldest
-"""
 
 
 def output(log: Path) -> str:
@@ -106,21 +90,7 @@ async def committed_and_ends(brokers: str, group: str, ids: set[str]) -> tuple[d
         topic, partition, offset = event_id.rsplit("/", 2)
         tp = TopicPartition(topic, int(partition))
         ends[tp] = max(ends.get(tp, 0), int(offset) + 1)
-    consumer = AIOKafkaConsumer(bootstrap_servers=brokers, group_id=group)
-    await consumer.start()
-    try:
-        return {tp: await consumer.committed(tp) for tp in ends}, ends
-    finally:
-        await consumer.stop()
-
-
-def until(condition, what: str, log: Path, timeout: float = ARRIVAL_TIMEOUT) -> None:
-    """Poll a real condition (Redis's answer) until it holds; on timeout show the output."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}\n{output(log)}")
-        time.sleep(0.02)
+    return await committed(brokers, group, ends), ends
 
 
 @pytest.fixture
@@ -137,10 +107,14 @@ def bus(redis_broker, event):
 
 def run_args(tmp_path: Path, redis_address: str, event: str, brokers: str, topic: str):
     """Arguments of ``fnevents run`` with the manifests written into ``tmp_path``."""
+    spec = {"brokers": brokers, "topic": topic, "authRequired": False}
+    # Tansu answers a join after half the session timeout, and a killed process stays
+    # a member until its session expires: keep it short
+    spec |= {"sessionTimeout": "2s", "initialOffset": "oldest"}
     path = tmp_path / "app.yaml"
     path.write_text(
         documents.bus("pubsub.redis", redisHost=redis_address)
-        + SOURCE.format(brokers=brokers, topic=topic, event=event)
+        + documents.eventsource("vehicles", "kafka", {event: spec})
     )
     return ["run", "-f", str(path), "--port", "0"]
 
@@ -152,14 +126,24 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path, kafka_broker, redis_broker, e
     expected = produce(kafka_broker.address, topic, 0, 1000)
     source = processes.start(run, log)
     try:
-        until(lambda: bus.count() >= 100, "the source is emitting", log)
+        wait_until(
+            lambda: bus.count() >= 100,
+            "the source is emitting",
+            ARRIVAL_TIMEOUT,
+            lambda: output(log),
+        )
         source.kill()
         source.wait(10)
         before_kill = collections.Counter(bus.ids())
         assert len(before_kill) < len(expected), "the kill came after the stream had ended"
         expected |= produce(kafka_broker.address, topic, 1000, 2000)  # while it is down
         source = processes.start(run, log)
-        until(lambda: expected <= set(bus.ids()), "every record is on the bus", log)
+        wait_until(
+            lambda: expected <= set(bus.ids()),
+            "every record is on the bus",
+            ARRIVAL_TIMEOUT,
+            lambda: output(log),
+        )
         assert processes.stop(source, 30) == 0, output(log)
     finally:
         processes.stop(source, 30)
@@ -196,7 +180,12 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path, redis_broker, event
                     before_restart = bus.count()
                     tansu.restart()
                 wanted = frozenset(expected)
-                until(lambda w=wanted: w <= set(bus.ids()), f"batch {k} is on the bus", log)
+                wait_until(
+                    lambda w=wanted: w <= set(bus.ids()),
+                    f"batch {k} is on the bus",
+                    ARRIVAL_TIMEOUT,
+                    lambda: output(log),
+                )
             assert processes.stop(source, 30) == 0, output(log)
             committed, ends = asyncio.run(
                 committed_and_ends(tansu.address, f"default-esc-kafka-{event}", expected)

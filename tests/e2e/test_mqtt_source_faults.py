@@ -50,23 +50,13 @@ pytestmark = [
 N = 500
 DEADLINE = 30.0
 
-SOURCE = """\
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: fleet}}
-spec:
-  eventBus: default
-  mqtt:
-    telemetry:
-      url: tcp://{mqtt}
-      topic: {prefix}/+/telemetry
-      consumerID: {prefix}
-"""
 TOPIC = "default-fleet-telemetry"
 
 
 def write_manifests(path: Path, mqtt: str, prefix: str, bus_type: str, **metadata: str) -> Path:
-    path.write_text(documents.bus(bus_type, **metadata) + SOURCE.format(mqtt=mqtt, prefix=prefix))
+    spec = {"url": f"tcp://{mqtt}", "topic": f"{prefix}/+/telemetry", "consumerID": prefix}
+    source = documents.eventsource("fleet", "mqtt", {"telemetry": spec})
+    path.write_text(documents.bus(bus_type, **metadata) + source)
     return path
 
 

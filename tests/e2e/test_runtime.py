@@ -8,6 +8,7 @@ import io
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
+from tests.helpers import receive
 from tests.sink import RecordingSink, Reply
 
 MANIFESTS = """
@@ -116,7 +117,7 @@ async def test_every_event_of_one_eventsource_runs(tmp_path) -> None:
             for event in ("fast", "slow", "seconds")
         }
         for event, subscription in subscriptions.items():
-            message = await asyncio.wait_for(anext(subscription), 5)
+            message = await receive(subscription, 5)
             await message.ack()
             assert message.event.subject == event
     finally:

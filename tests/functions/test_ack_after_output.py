@@ -9,7 +9,6 @@ of this test's own, so stopping it disturbs no other test.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from events.cloudevent import CloudEvent
 from tests.brokers import servers
 from tests.functions.harness import end_offset, function, kafka_binding, start, write_app
+from tests.helpers import until
 from tests.manifests import documents
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -31,13 +31,6 @@ OUTPUTS = "  outputs:\n    kafka: {component: kafka-out}\n"
 
 async def pending(redis: Redis, stream: str, group: str) -> int:
     return (await redis.xpending(stream, group))["pending"]
-
-
-async def until(check, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_the_input_stays_unacked_until_kafka_holds_the_output(tmp_path, redis_broker) -> None:
@@ -61,11 +54,13 @@ async def test_the_input_stays_unacked_until_kafka_holds_the_output(tmp_path, re
             bus = next(iter(runtime.buses.values()))
             await bus.publish(stream, CloudEvent.create("job", "/t", {"n": 1}))
             group = "default-forward"
-            await until(lambda: _is(pending(redis, stream, group), 1), "the function to get it")
+            await until(
+                lambda: _is(pending(redis, stream, group), 1), "the function got it", 20.0, 0.05
+            )
             await asyncio.sleep(1.0)
             assert await pending(redis, stream, group) == 1, "acked while Kafka was down"
             kafka.start()
-            await until(lambda: _is(pending(redis, stream, group), 0), "the ack", 45)
+            await until(lambda: _is(pending(redis, stream, group), 0), "the ack", 45, 0.05)
             assert await end_offset(kafka.address, topic) == 1
         finally:
             await redis.aclose()

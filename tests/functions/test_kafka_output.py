@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import uuid
 
@@ -19,6 +18,7 @@ from tests.functions.harness import (
     start,
     write_app,
 )
+from tests.helpers import receive
 from tests.manifests.documents import BUS
 
 pytestmark = pytest.mark.kafka
@@ -112,7 +112,7 @@ async def test_an_input_whose_output_cannot_reach_kafka_is_never_acked(
         bus = next(iter(runtime.buses.values()))
         dead = await bus.subscribe("default-too-big-deadletter", "test")
         await bus.publish("big-in", CloudEvent.create("job", "/t", {"n": 1}, id="big-1"))
-        letter = await asyncio.wait_for(anext(dead), 15)
+        letter = await receive(dead, 15)
         await letter.ack()
     finally:
         await runtime.stop()

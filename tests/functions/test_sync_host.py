@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 
@@ -11,6 +9,7 @@ from events.app.runtime import Runtime
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
 from tests.functions.harness import function, start, write_app
+from tests.helpers import receive
 from tests.manifests.documents import BUS
 
 CODE = """
@@ -168,7 +167,7 @@ async def test_an_output_of_a_sync_function_is_published_on_the_bus(host) -> Non
     outputs = await bus.subscribe("forwarded", "test")
     async with session.post(url(runtime, "forward"), json={"k": "v"}) as response:
         assert (response.status, await response.text()) == (200, "forwarded")
-    message = await asyncio.wait_for(anext(outputs), 0.5)
+    message = await receive(outputs, 0.5)
     await message.ack()
     assert message.event.data == {"got": {"k": "v"}}
     assert message.event.subject == "out"

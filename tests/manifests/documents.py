@@ -4,6 +4,7 @@ many of them need."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 BUS = """
 apiVersion: events.openfunction.io/v1alpha1
@@ -87,6 +88,22 @@ spec:
     {event}:
       schedule: "@every 1h"
 ---
+"""
+
+
+def eventsource(name: str, kind: str, events: Mapping[str, Mapping[str, object]]) -> str:
+    """EventSource ``name`` on the EventBus ``default`` with one ``kind`` event per entry of
+    ``events`` (event name -> its settings, each written as a JSON flow mapping, so every
+    value reads back as given). Ends in a separator, like :func:`bus`."""
+    specs = "".join(f"    {event}: {json.dumps(spec)}\n" for event, spec in events.items())
+    return f"""\
+apiVersion: events.openfunction.io/v1alpha1
+kind: EventSource
+metadata: {{name: {name}}}
+spec:
+  eventBus: default
+  {kind}:
+{specs}---
 """
 
 

@@ -17,6 +17,7 @@ from events.app.runtime import Runtime
 from events.cloudevent import CloudEvent
 from events.errors import ManifestErrors
 from events.observability.console import Console
+from tests.helpers import counter
 from tests.manifests import documents
 from tests.manifests.documents import BUS, CRON_SOURCE
 from tests.sink import RecordingSink
@@ -160,9 +161,9 @@ async def test_filters_route_events_through_the_runtime_to_a_real_sink(tmp_path)
         assert next(e for e in alerts.accepted if e.id == "fast-int").data == {"speed": 90}
         metrics = runtime.metrics
         trigger_labels = ("default/speeding",)
-        assert metrics.filtered.labels(*trigger_labels, "inputs.telemetry")._value.get() == 1
-        assert metrics.filtered.labels(*trigger_labels, "subscribers[0]")._value.get() == 4
-        assert metrics.filter_errors.labels(*trigger_labels, "subscribers[0]")._value.get() == 1
+        assert counter(metrics, "filtered", *trigger_labels, "inputs.telemetry") == 1
+        assert counter(metrics, "filtered", *trigger_labels, "subscribers[0]") == 4
+        assert counter(metrics, "filter_errors", *trigger_labels, "subscribers[0]") == 1
         text = output.getvalue()
         assert "warning: trigger default/speeding: filter subscribers[0]" in text
         assert "event id=no-speed" in text

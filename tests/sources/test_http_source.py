@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import subprocess
 
@@ -12,54 +11,32 @@ import pytest
 from cloudevents.core.bindings import http as sdk_http
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 
-from events.app.load import load_catalog
-from events.app.runtime import Runtime
-from events.observability.console import Console
 from tests.brokers.servers import free_port, wait_until_listening
 from tests.manifests import documents
+from tests.sources.harness import Running
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
-SOURCE = """\
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: ingest}}
-spec:
-  eventBus: default
-  http:
-    readings: {{host: 127.0.0.1, port: {port}, path: /readings, maxBodyBytes: 2048,
-               {token}}}
-"""
-TOPIC = "default-ingest-readings"
 
+class Ingest(Running):
+    """The HTTP event ``readings`` on a free port, in a Runtime, once it listens."""
 
-class Ingest:
     def __init__(self, tmp_path, token: str | None = None, max_pending: int = 10_000) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/readings"
-        text = documents.bus(maxPending=max_pending) + SOURCE.format(
-            port=self.port, token=f"bearerToken: {token}" if token else ""
+        spec: dict[str, object] = {"host": "127.0.0.1", "port": self.port, "path": "/readings"}
+        spec["maxBodyBytes"] = 2048
+        if token:
+            spec["bearerToken"] = token
+        text = documents.bus(maxPending=max_pending) + documents.eventsource(
+            "ingest", "http", {"readings": spec}
         )
-        (tmp_path / "app.yaml").write_text(text)
-        self.runtime = Runtime(
-            load_catalog([str(tmp_path / "app.yaml")], []), Console(stream=io.StringIO())
-        )
+        super().__init__(tmp_path, text, "ingest", ["readings"], timeout=5)
 
     async def __aenter__(self) -> Ingest:
-        await self.runtime.start()
-        self.bus = next(iter(self.runtime.buses.values()))
-        self.events = await self.bus.subscribe(TOPIC, "test")
-        self.dead = await self.bus.subscribe("default-ingest-deadletter", "test")
+        await super().__aenter__()
         await wait_until_listening(self.port)
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runtime.stop(drain_timeout=0.5)
-
-    async def next(self, subscription=None):
-        message = await asyncio.wait_for(anext(subscription or self.events), 5)
-        await message.ack()
-        return message.event
 
 
 async def curl(*args: str) -> tuple[int, dict]:
@@ -158,7 +135,7 @@ async def test_an_invalid_cloudevent_gets_400_and_goes_to_the_dead_letter(tmp_pa
             "-H", "Content-Type: application/cloudevents+json", "-d", bad, ingest.url
         )
         letter = await ingest.next(ingest.dead)
-        metrics = ingest.runtime.metrics.exposition().decode()
+        metrics = ingest.exposition()
     assert status == 400 and "'id'" in reply["error"]
     assert letter.type == "dev.fnevents.source.rejected"
     assert letter.data == bad.encode(), "the raw bytes are kept"

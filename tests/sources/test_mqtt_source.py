@@ -1,38 +1,43 @@
 """The MQTT source with producers we did not write: ``mosquitto_pub`` (MQTT 3.1.1 and 5).
 
 Each test runs the source inside a Runtime (in-memory bus) against the session
-Mosquitto and reads what it put on the bus. A retained *probe* message on a topic
-the filter matches tells a test that the source's subscription is in place
-(the broker hands retained messages to every new subscription), so nothing is
-published before there is a session to queue it.
+Mosquitto and reads what it put on the bus, or runs the source alone with a test outlet.
+A retained *probe* message on a topic the filter matches tells a test that the source's
+subscription is in place (the broker hands retained messages to every new
+subscription), so nothing is published before there is a session to queue it.
+
+The source joins the conformance suite (``tests/sources/suite.py``) once per protocol
+version; what only MQTT has (ids that are hashes, user properties, wildcards, client
+ids, QoS and session settings, TLS, acks in arrival order) is tested here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import shutil
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
 
-from events.app.load import load_catalog
-from events.app.runtime import Runtime
-from events.bindings.structured import from_json
 from events.brokers.mqtt.acks import InOrderAcks
-from events.cloudevent import CloudEvent
 from events.errors import BusError, ManifestError
 from events.manifests.openfunction import MQTTSpec
-from events.observability.console import Console
-from sources.contract import Outlet, SourceIdentity
+from sources.contract import SourceIdentity
 from sources.mqtt import MqttSource, client_id
 from sources.mqtt_decode import message_id
 from tests.brokers import servers
+from tests.helpers import received, until
+from tests.manifests import documents
+from tests.sources import config
+from tests.sources.config import Binding, Sent, SourceConfig, Upstream
+from tests.sources.harness import PROBE, Recorder, Running, run, stop
+from tests.sources.suite import SourceConformance
 
 pytestmark = [
     pytest.mark.mqtt,
@@ -40,7 +45,7 @@ pytestmark = [
 ]
 
 TIMEOUT = 5.0
-PROBE = b"probe"
+EVENT = "telemetry"
 
 
 @pytest.fixture
@@ -56,210 +61,234 @@ def prefix() -> str:
 
 
 def mosquitto_pub(
-    broker, topic: str, payload: bytes | None, *options: str, version: str = "mqttv311"
+    address: str, topic: str, payload: bytes | None, *options: str, version: str = "mqttv311"
 ) -> None:
     """Publish one message at QoS 1 with mosquitto_pub: ``-s`` takes the payload from stdin,
-    ``-n`` (payload None) sends an empty one."""
-    host, _, port = broker.address.rpartition(":")
+    ``-n`` (payload None or empty) sends an empty one."""
+    host, _, port = address.rpartition(":")
     command = ["mosquitto_pub", "-h", host, "-p", port, "-V", version, "-q", "1", "-t", topic]
-    command += [*options, "-n" if payload is None else "-s"]
+    command += [*options, "-s" if payload else "-n"]
     subprocess.run(command, input=payload, check=True, timeout=TIMEOUT)
 
 
-def user_properties(**attributes: str) -> list[str]:
+async def publish(
+    address: str, topic: str, payload: bytes | None, *options: str, version: str = "mqttv311"
+) -> None:
+    await asyncio.to_thread(mosquitto_pub, address, topic, payload, *options, version=version)
+
+
+def user_properties(attributes: Sequence[tuple[str, str]]) -> list[str]:
     return [
-        arg
-        for name, value in attributes.items()
-        for arg in ("-D", "publish", "user-property", name, value)
+        arg for name, value in attributes for arg in ("-D", "publish", "user-property", name, value)
     ]
 
 
-def manifests(address: str, events: dict[str, dict[str, str]]) -> str:
-    specs = "\n".join(f"    {name}: {orjson.dumps(spec).decode()}" for name, spec in events.items())
-    return f"""
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventBus
-metadata: {{name: default}}
----
-apiVersion: events.openfunction.io/v1alpha1
-kind: EventSource
-metadata: {{name: cars}}
-spec:
-  eventBus: default
-  mqtt:
-{specs}
-"""
+def declared(content_type: str | None) -> list[str]:
+    """The MQTT 5 Content Type property, if any."""
+    return [] if content_type is None else ["-D", "publish", "content-type", content_type]
 
 
-class Feed:
-    """A Runtime with the MQTT source events ``events`` (name -> settings); ``probes`` maps
-    events to a topic their filter matches, for the retained probe (none for shared
-    subscriptions: MQTT 5 does not send retained messages to those)."""
+def manifests(events: dict[str, dict[str, object]]) -> str:
+    return documents.EMBEDDED_BUS + documents.eventsource("cars", "mqtt", events)
+
+
+class Feed(Running):
+    """A Runtime with the MQTT source events ``events`` (name -> settings), entered once
+    each source's subscription is in place: ``probes`` maps events to a topic their
+    filter matches, for the retained probe (cleared on exit)."""
 
     def __init__(
-        self, tmp_path: Path, broker, events: dict[str, dict[str, str]], probes: dict[str, str]
+        self, tmp_path: Path, address: str, events: dict[str, dict], probes: dict[str, str]
     ) -> None:
-        self.broker, self.events, self.probes = broker, events, probes
-        path = tmp_path / f"app-{uuid.uuid4().hex[:6]}.yaml"
-        path.write_text(manifests(broker.address, events))
-        self.runtime = Runtime(load_catalog([str(path)], []), Console(stream=io.StringIO()))
+        super().__init__(tmp_path, manifests(events), "cars", list(events), TIMEOUT)
+        self.address, self.probes = address, probes
 
     async def __aenter__(self) -> Feed:
         for topic in self.probes.values():
-            await asyncio.to_thread(mosquitto_pub, self.broker, topic, PROBE, "-r")
-        await self.runtime.start()
-        bus = next(iter(self.runtime.buses.values()))
-        self.subscriptions = {
-            event: await bus.subscribe(f"default-cars-{event}", "test") for event in self.events
-        }
-        self.dead = await bus.subscribe("default-cars-deadletter", "test")
+            await publish(self.address, topic, PROBE, "-r")
+        await super().__aenter__()
         for event in self.probes:  # each source's subscription is in place
-            assert (await self._next(self.subscriptions[event])).data == "probe"
+            assert (await self.next(self.subscriptions[event])).data == PROBE.decode()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.runtime.stop(drain_timeout=0.5)
+        await super().__aexit__(*exc)
         for topic in self.probes.values():  # an empty retained message clears the probe
-            await asyncio.to_thread(mosquitto_pub, self.broker, topic, None, "-r")
+            await publish(self.address, topic, None, "-r")
 
-    async def next(self, event: str | None = None) -> CloudEvent:
-        subscription = self.subscriptions[event or next(iter(self.subscriptions))]
-        return await self._next(subscription)
 
-    async def next_dead(self) -> CloudEvent:
-        return await self._next(self.dead)
+class MqttSourceConfig(SourceConfig):
+    """The event ``telemetry`` reading ``<prefix>/+/telemetry`` in a session of its own;
+    messages go to ``<prefix>/v7/telemetry``."""
 
-    async def _next(self, subscription) -> CloudEvent:
-        message = await asyncio.wait_for(anext(subscription), TIMEOUT)
-        await message.ack()
-        return message.event
+    kind = "mqtt"
+    eventsource = "cars"
+    wrapped_type = "dev.fnevents.mqtt.message"
+    protocol: ClassVar[str]
+    receive_timeout = TIMEOUT
+    restart_timeout = TIMEOUT
+    split_timeout = TIMEOUT
+    replica_messages = 20
 
-    def counter(self, name: str) -> float:
-        value = self.runtime.metrics.registry.get_sample_value(
-            name, {"source": f"default/cars/{next(iter(self.events))}"}
+    @pytest.fixture
+    def upstream(self, broker, prefix) -> Upstream:
+        return Upstream(broker.address, EVENT, prefix)
+
+    @staticmethod
+    def topic(upstream: Upstream) -> str:
+        return f"{upstream.name}/v7/telemetry"
+
+    def settings(self, upstream: Upstream) -> dict[str, object]:
+        return {
+            "url": f"tcp://{upstream.address}",
+            "topic": f"{upstream.name}/+/telemetry",
+            "protocolVersion": self.protocol,
+            "consumerID": f"c{upstream.name}",  # a session of this test's own
+        }
+
+    def unreachable(self, upstream: Upstream, address: str) -> dict[str, object]:
+        return {**self.settings(upstream), "url": f"tcp://{address}"}
+
+    def describes(self, upstream: Upstream, address: str) -> str:
+        return f"mqtt default/cars/{EVENT} from tcp://{address} topic {upstream.name}/+/telemetry"
+
+    def cannot_reach(self, upstream: Upstream, address: str) -> str:
+        return f"cannot reach MQTT broker at {address}"
+
+    def sent(self, upstream: Upstream, payload: bytes) -> Sent:
+        topic = self.topic(upstream)
+        return Sent(
+            id=message_id(topic, payload),  # no position: a hash of topic and payload
+            raw=payload,
+            source=f"mqtt://{upstream.address}/{topic}",
+            subject=topic,
         )
-        return value or 0.0
+
+    async def produce(
+        self, upstream: Upstream, payload: bytes, content_type: str | None = None
+    ) -> Sent:
+        version = "mqttv311" if content_type is None else "mqttv5"  # 3.1.1 has no properties
+        options = declared(content_type)
+        await publish(upstream.address, self.topic(upstream), payload, *options, version=version)
+        return self.sent(upstream, payload)
+
+    def running(self, tmp_path: Path, upstream: Upstream, **settings: object) -> Running:
+        events = {upstream.event: {**self.settings(upstream), **settings}}
+        probes = {upstream.event: f"{upstream.name}/probe/telemetry"}
+        return Feed(tmp_path, upstream.address, events, probes)
+
+    async def start(self, source, outlet: Recorder, upstream: Upstream) -> asyncio.Task:
+        """Run the source until its probe arrives; then its session and subscription exist."""
+        probe = f"{upstream.name}/probe/telemetry"
+        await publish(upstream.address, probe, PROBE, "-r")
+        task = run(source, outlet)
+        await asyncio.wait_for(outlet.probed.wait(), TIMEOUT)
+        await publish(upstream.address, probe, None, "-r")
+        return task
+
+    @contextlib.asynccontextmanager
+    async def replicas(self, tmp_path, upstream: Upstream, monkeypatch) -> AsyncIterator[list]:
+        """Two replicas of a shared subscription, each a client id of its own, once both
+        have subscribed (MQTT 5 sends no retained message to a shared subscription, so
+        probes are published until each replica got one; later ones are left out)."""
+        shared = {**self.settings(upstream), "topic": f"$share/g/{upstream.name}/+/telemetry"}
+        text = manifests({upstream.event: shared})
+        async with contextlib.AsyncExitStack() as stack:
+            replicas = []
+            for name in ("replica-a", "replica-b"):
+                monkeypatch.setenv("POD_NAME", name)  # read when the source is built, at start
+                replica = Running(tmp_path, text, "cars", [upstream.event], TIMEOUT)
+                replicas.append(await stack.enter_async_context(replica))
+            probed = [asyncio.create_task(received(r.events, TIMEOUT)) for r in replicas]
+            try:
+                async with asyncio.timeout(TIMEOUT):  # until both replicas have subscribed
+                    while not all(task.done() for task in probed):
+                        await publish(upstream.address, self.topic(upstream), PROBE)
+                        await asyncio.sleep(0.05)
+            finally:
+                for task in probed:
+                    task.cancel()
+            assert {(await task).data for task in probed} == {PROBE.decode()}
+            yield replicas
 
 
-def one_event(prefix: str, protocol: str = "5", **extra: str) -> tuple[dict, dict]:
-    topic = f"{prefix}/+/telemetry"
-    spec = {"url": "tcp://ADDRESS", "topic": topic, "protocolVersion": protocol}
-    spec |= {"consumerID": f"c{prefix}", **extra}  # sessions of this test's own
-    return {"telemetry": spec}, {"telemetry": f"{prefix}/probe/telemetry"}
+class Mqtt5SourceConfig(MqttSourceConfig):
+    protocol = "5"
+
+    async def produce_binding(self, upstream: Upstream, binding: Binding) -> Sent:
+        """Binary mode: the attributes as User Properties, the Content Type property."""
+        options = user_properties(binding.attributes) + declared(binding.content_type)
+        payload = binding.data or b""
+        await publish(upstream.address, self.topic(upstream), payload, *options, version="mqttv5")
+        return self.sent(upstream, payload)
 
 
-def feed(tmp_path: Path, broker, prefix: str, protocol: str = "5", **extra: str) -> Feed:
-    events, probes = one_event(prefix, protocol, **extra)
-    for spec in events.values():
-        spec["url"] = f"tcp://{broker.address}"
-    return Feed(tmp_path, broker, events, probes)
+class Mqtt311SourceConfig(MqttSourceConfig):
+    protocol = "3.1.1"
+    limits: ClassVar[dict[str, str]] = {
+        config.CONTENT_TYPE: "an MQTT 3.1.1 message has no properties, so no content type",
+    }
+
+    async def produce_binding(self, upstream: Upstream, binding: Binding) -> Sent:
+        """The one binding MQTT 3.1.1 has: the JSON event format as the payload."""
+        document: dict[str, object] = dict(binding.attributes)
+        content_type, data = binding.content_type, binding.data
+        if content_type is not None:
+            document["datacontenttype"] = content_type
+        if data is not None:
+            json = content_type is None or "json" in content_type
+            document["data"] = orjson.loads(data) if json else data.decode()
+        return await self.produce(upstream, orjson.dumps(document))
 
 
-# -- wrapping -------------------------------------------------------------------------
+class TestMqtt5Source(Mqtt5SourceConfig, SourceConformance):
+    pass
+
+
+class TestMqtt311Source(Mqtt311SourceConfig, SourceConformance):
+    pass
+
+
+CONFIGS = {"3.1.1": Mqtt311SourceConfig(), "5": Mqtt5SourceConfig()}
+
+
+def feed(tmp_path: Path, broker, prefix: str, protocol: str = "5") -> Running:
+    return CONFIGS[protocol].running(tmp_path, Upstream(broker.address, EVENT, prefix))
+
+
+# -- what messages become ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
-async def test_plain_json_is_wrapped_with_an_id_that_stays_the_same(
-    tmp_path, broker, prefix, protocol
-) -> None:
+async def test_a_repeated_payload_keeps_its_id(tmp_path, broker, prefix, protocol) -> None:
     topic = f"{prefix}/v7/telemetry"
     body = b'{"vehicleId": "v7", "speed": 91.5}'
     async with feed(tmp_path, broker, prefix, protocol) as cars:
-        await asyncio.to_thread(mosquitto_pub, broker, topic, body)
+        await publish(broker.address, topic, body)
         first = await cars.next()
-        await asyncio.to_thread(mosquitto_pub, broker, topic, body)
+        await publish(broker.address, topic, body)
         again = await cars.next()
-    assert first.type == "dev.fnevents.mqtt.message"
-    assert first.source == f"mqtt://{broker.address}/{topic}"
-    assert first.subject == topic
-    assert (first.datacontenttype, first.data) == (
-        "application/json",
-        {"vehicleId": "v7", "speed": 91.5},
-    )
-    assert first.time is not None
     assert first.id == again.id == message_id(topic, body), "the same message keeps its id"
-
-
-async def test_binary_and_text_payloads_are_wrapped_with_their_content_type(
-    tmp_path, broker, prefix
-) -> None:
-    binary = bytes(range(256))
-    async with feed(tmp_path, broker, prefix) as cars:
-        await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v1/telemetry", binary)
-        await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v1/telemetry", b"speed=80")
-        raw, text = await cars.next(), await cars.next()
-    assert (raw.datacontenttype, raw.data) == ("application/octet-stream", binary)
-    assert (text.datacontenttype, text.data) == ("text/plain", "speed=80")
-    assert raw.id != text.id
-
-
-async def test_an_mqtt5_content_type_is_honoured(tmp_path, broker, prefix) -> None:
-    async with feed(tmp_path, broker, prefix) as cars:
-        await asyncio.to_thread(
-            mosquitto_pub,
-            broker,
-            f"{prefix}/v1/telemetry",
-            b"v1,80,55",
-            "-D",
-            "publish",
-            "content-type",
-            "text/csv",
-            version="mqttv5",
-        )
-        event = await cars.next()
-    assert (event.type, event.datacontenttype, event.data) == (
-        "dev.fnevents.mqtt.message",
-        "text/csv",
-        "v1,80,55",
-    )
-
-
-# -- CloudEvents pass through ---------------------------------------------------------
-
-
-@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
-async def test_a_structured_cloudevent_passes_through_unchanged(
-    tmp_path, broker, prefix, protocol
-) -> None:
-    payload = orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": "reading-1",
-            "source": "/vehicles/v7",
-            "type": "vehicle.telemetry",
-            "subject": "v7",
-            "time": "2024-05-01T12:00:00Z",
-            "datacontenttype": "application/json",
-            "fleet": "north",
-            "data": {"speed": 130},
-        }
-    )
-    async with feed(tmp_path, broker, prefix, protocol) as cars:
-        await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v7/telemetry", payload)
-        event = await cars.next()
-    assert event == from_json(payload)
-    assert event.extensions == {"fleet": "north"}
 
 
 async def test_an_mqtt5_binary_cloudevent_passes_through_with_its_extensions(
     tmp_path, broker, prefix
 ) -> None:
-    attributes = user_properties(
-        specversion="1.0",
-        id="reading-2",
-        source="/vehicles/v8",
-        type="vehicle.telemetry",
-        subject="v8",
-        time="2024-05-01T12:00:01Z",
-        fleet="south",
-        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    )
-    options = [*attributes, "-D", "publish", "user-property", "App-Header", "ignored"]
-    options += ["-D", "publish", "content-type", "application/json"]
+    attributes = [
+        ("specversion", "1.0"),
+        ("id", "reading-2"),
+        ("source", "/vehicles/v8"),
+        ("type", "vehicle.telemetry"),
+        ("subject", "v8"),
+        ("time", "2024-05-01T12:00:01Z"),
+        ("fleet", "south"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    ]
+    options = user_properties([*attributes, ("App-Header", "ignored")])
+    options += declared("application/json")
     async with feed(tmp_path, broker, prefix) as cars:
-        await asyncio.to_thread(
-            mosquitto_pub,
-            broker,
+        await publish(
+            broker.address,
             f"{prefix}/v8/telemetry",
             b'{"speed": 64, "battery": 12}',
             *options,
@@ -297,56 +326,15 @@ async def test_plus_and_hash_wildcards_select_their_topics(tmp_path, broker, pre
         f"{prefix}/fleet/north/v2/telemetry",  # hash
         f"{prefix}/fleet",  # hash: # also matches the parent level
     ]
-    async with Feed(tmp_path, broker, events, probes) as cars:
+    async with Feed(tmp_path, broker.address, events, probes) as cars:
         for topic in sent:
-            await asyncio.to_thread(mosquitto_pub, broker, topic, topic.encode())
-        plus = await cars.next("plus")
-        hashed = {(await cars.next("hash")).subject for _ in range(2)}
+            await publish(broker.address, topic, topic.encode())
+        plus = await cars.next(cars.subscriptions["plus"])
+        hashed = {(await cars.next(cars.subscriptions["hash"])).subject for _ in range(2)}
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(cars.subscriptions["plus"]), 0.3)
     assert plus.subject == f"{prefix}/v1/telemetry"
     assert hashed == {f"{prefix}/fleet/north/v2/telemetry", f"{prefix}/fleet"}
-
-
-async def test_shared_subscription_replicas_split_the_messages(
-    tmp_path, broker, prefix, monkeypatch
-) -> None:
-    events, _ = one_event(prefix)
-    events["telemetry"].update(url=f"tcp://{broker.address}", topic=f"$share/g/{prefix}/+/x")
-    sent = {f"m{n}" for n in range(20)}
-    got: list[list[str]] = [[], []]
-    arrived: asyncio.Queue[None] = asyncio.Queue()
-
-    async def drain(feed: Feed, into: list[str]) -> None:
-        async for message in feed.subscriptions["telemetry"]:
-            await message.ack()
-            into.append(message.event.data)
-            arrived.put_nowait(None)
-
-    async with contextlib.AsyncExitStack() as stack:
-        replicas = []
-        for name in ("replica-a", "replica-b"):
-            monkeypatch.setenv("POD_NAME", name)  # read when the source is built, at start
-            replicas.append(await stack.enter_async_context(Feed(tmp_path, broker, events, {})))
-        tasks = [asyncio.create_task(drain(f, into)) for f, into in zip(replicas, got, strict=True)]
-        try:
-            async with asyncio.timeout(TIMEOUT):  # until both replicas have subscribed
-                while not all("probe" in into for into in got):
-                    await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v/x", PROBE)
-                    await asyncio.sleep(0.05)
-            for into in got:  # late probes may still come: they are left out below
-                into.clear()
-            for body in sorted(sent):
-                await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v/x", body.encode())
-            async with asyncio.timeout(TIMEOUT):
-                while len([d for into in got for d in into if d != "probe"]) < len(sent):
-                    await arrived.get()
-        finally:
-            for task in tasks:
-                task.cancel()
-    messages = [[d for d in into if d != "probe"] for into in got]
-    assert sorted(messages[0] + messages[1]) == sorted(sent), "every message once"
-    assert messages[0] and messages[1], f"both took a share: {messages}"
 
 
 def test_client_ids_follow_openfunction_and_differ_per_replica_when_shared(monkeypatch) -> None:
@@ -360,35 +348,7 @@ def test_client_ids_follow_openfunction_and_differ_per_replica_when_shared(monke
     assert client_id(identity, "mine", "$share/g/vehicles/#") == "mine-host-2"
 
 
-# -- bad input ------------------------------------------------------------------------
-
-
-async def test_bad_payloads_go_to_the_dead_letter_and_the_source_keeps_going(
-    tmp_path, broker, prefix
-) -> None:
-    topic = f"{prefix}/v9/telemetry"
-    invalid_cloudevent = b'{"specversion": "1.0", "id": "x", "type": "t"}'  # no source
-    truncated_cloudevent = b'{"specversion": "1.0", "id": "y", "source": "/s", "typ'
-    async with feed(tmp_path, broker, prefix) as cars:
-        await asyncio.to_thread(mosquitto_pub, broker, topic, invalid_cloudevent)
-        await asyncio.to_thread(mosquitto_pub, broker, topic, truncated_cloudevent)
-        declared_json = ("-D", "publish", "content-type", "application/json")
-        await asyncio.to_thread(
-            mosquitto_pub, broker, topic, b"{not json", *declared_json, version="mqttv5"
-        )
-        await asyncio.to_thread(mosquitto_pub, broker, topic, b'{"speed": 1}')
-        good = await cars.next()
-        dead = [await cars.next_dead() for _ in range(3)]
-        rejected = cars.counter("fnevents_source_rejected_total")
-    assert good.data == {"speed": 1}
-    assert [d.data for d in dead] == [invalid_cloudevent, truncated_cloudevent, b"{not json"]
-    assert {d.type for d in dead} == {"dev.fnevents.source.rejected"}
-    reasons = [d.extensions["fnerrorreason"] for d in dead]
-    assert "invalid CloudEvent attribute 'source'" in reasons[0]
-    assert "not valid JSON" in reasons[1]
-    assert "declared application/json but is not valid JSON" in reasons[2]
-    assert dead[0].id == f"rejected:{message_id(topic, invalid_cloudevent)}"
-    assert rejected == 3
+# -- settings ---------------------------------------------------------------------------
 
 
 def test_bad_settings_are_reported_with_the_field() -> None:
@@ -434,122 +394,6 @@ def test_weaker_guarantees_are_said_at_startup() -> None:
     assert qos2 and "received as qos 1" in qos2[0]
 
 
-# -- at least once ----------------------------------------------------------------------
-
-
-class Recorder:
-    """An outlet that records events and, from the event whose data is ``stall``, waits
-    forever (emit never returns) -- as a bus that stopped accepting would. The probe
-    (and the empty message that clears it) only set ``probed``."""
-
-    def __init__(self, stall: object = None) -> None:
-        self.events: list[CloudEvent] = []
-        self.stall = stall
-        self.stalled = asyncio.Event()
-        self.probed = asyncio.Event()
-
-    async def emit(self, event: CloudEvent) -> None:
-        if event.data in ("probe", ""):
-            self.probed.set()
-            return
-        if event.data == self.stall:
-            self.stalled.set()
-            await asyncio.Event().wait()
-        self.events.append(event)
-
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(TIMEOUT):
-            while len(self.events) < count:
-                await asyncio.sleep(0.01)
-
-
-def direct_source(broker, prefix: str, consumer: str, protocol: str) -> MqttSource:
-    spec = MQTTSpec(
-        url=f"tcp://{broker.address}",
-        topic=f"{prefix}/+/t",
-        consumerID=consumer,
-        protocolVersion=protocol,
-    )
-    return MqttSource(SourceIdentity("default", "cars", "t"), spec)
-
-
-async def start(source: MqttSource, outlet: Recorder, broker, prefix: str) -> asyncio.Task:
-    """Run the source until its probe arrives; then its session and subscription exist."""
-    await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/probe/t", PROBE, "-r")
-    task = asyncio.create_task(source.run(Outlet(outlet.emit)))
-    await asyncio.wait_for(outlet.probed.wait(), TIMEOUT)
-    await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/probe/t", None, "-r")
-    return task
-
-
-@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
-async def test_only_messages_whose_emit_returned_are_acked(broker, prefix, protocol) -> None:
-    """Messages 0-2 are emitted; emit of 3 never returns (4-7 may be emitted meanwhile,
-    but cannot be acked before 3); the source is stopped. A new run with the same
-    session gets 3-7 again, and none of 0-2."""
-    consumer = f"c{uuid.uuid4().hex[:8]}"
-    first = Recorder(stall=3)
-    task = await start(direct_source(broker, prefix, consumer, protocol), first, broker, prefix)
-    for n in range(8):
-        await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v/t", str(n).encode())
-    await asyncio.wait_for(first.stalled.wait(), TIMEOUT)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    emitted = [e.data for e in first.events]
-    assert emitted[:3] == [0, 1, 2] and 3 not in emitted
-
-    second = Recorder()
-    task = asyncio.create_task(
-        direct_source(broker, prefix, consumer, protocol).run(Outlet(second.emit))
-    )
-    try:
-        await second.wait_for(5)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    data = [e.data for e in second.events]
-    assert sorted(data[:5]) == [3, 4, 5, 6, 7], f"redelivered: {data}"
-
-
-async def test_a_failing_emit_ends_the_run_and_the_message_comes_back(broker, prefix) -> None:
-    consumer = f"c{uuid.uuid4().hex[:8]}"
-    failures = []
-
-    class Failing(Recorder):
-        async def emit(self, event: CloudEvent) -> None:
-            if event.data == 1 and not failures:
-                failures.append(event.id)
-                raise BusError("the bus is down", retriable=True)
-            await super().emit(event)
-
-    outlet = Failing()
-    task = await start(direct_source(broker, prefix, consumer, "5"), outlet, broker, prefix)
-    await asyncio.to_thread(mosquitto_pub, broker, f"{prefix}/v/t", b"1")
-    with pytest.raises(BusError, match="the bus is down"):
-        await asyncio.wait_for(task, TIMEOUT)
-    task = asyncio.create_task(
-        direct_source(broker, prefix, consumer, "5").run(Outlet(outlet.emit))
-    )
-    try:
-        await outlet.wait_for(1)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    assert outlet.events[0].data == 1 and outlet.events[0].id == failures[0]
-
-
-async def test_an_unreachable_broker_is_a_retriable_error_naming_it() -> None:
-    address = f"127.0.0.1:{servers.free_port()}"
-    spec = MQTTSpec(url=f"tcp://{address}", topic="a/#")
-    source = MqttSource(SourceIdentity("default", "cars", "t"), spec)
-    with pytest.raises(BusError, match=f"cannot reach MQTT broker at {address}") as caught:
-        await source.run(Outlet(Recorder().emit))
-    assert caught.value.retriable
-
-
 # -- TLS ---------------------------------------------------------------------------------
 
 
@@ -567,35 +411,27 @@ async def test_tls_with_a_client_certificate(tmp_path, prefix) -> None:
         )
         outlet = Recorder()
         source = MqttSource(SourceIdentity("default", "cars", "t"), spec)
-        task = asyncio.create_task(source.run(Outlet(outlet.emit)))
+        task = run(source, outlet)
         try:
             tls = ["--cafile", str(tmp_path / "ca.pem"), "--cert", str(tmp_path / "client.pem")]
             tls += ["--key", str(tmp_path / "client.key")]
-            await publish_until_received(broker, f"{prefix}/v/t", tls, outlet)
+            await publish_until_received(broker.address, f"{prefix}/v/t", tls, outlet)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
     assert outlet.events[0].source == f"mqtt://{broker.address}/{prefix}/v/t"
 
 
 async def publish_until_received(
-    broker, topic: str, options: Sequence[str], outlet: Recorder
+    address: str, topic: str, options: Sequence[str], outlet: Recorder
 ) -> None:
     """QoS 1 with a clean session: publish again until the source (just started) has one."""
     async with asyncio.timeout(TIMEOUT):
         while not outlet.events:
-            await asyncio.to_thread(mosquitto_pub, broker, topic, b'{"n": 1}', *options)
+            await publish(address, topic, b'{"n": 1}', *options)
             await asyncio.sleep(0.1)
 
 
 # -- acks in arrival order ------------------------------------------------------------------
-
-
-async def until(condition, timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.001)
 
 
 async def test_acks_go_out_in_arrival_order_whatever_order_handles_finish() -> None:
@@ -615,19 +451,21 @@ async def test_acks_go_out_in_arrival_order_whatever_order_handles_finish() -> N
         window.put(n)
     for n in (2, 1, 3):
         gates[n].set()
-    await until(lambda: sorted(finished) == [1, 2, 3])
+    await until(lambda: sorted(finished) == [1, 2, 3], "handles 1-3 finished", TIMEOUT)
     assert acked == [], "nothing is acked while the first message is still being handled"
     gates[0].set()
-    await until(lambda: acked == [0, 1, 2, 3])
+    await until(lambda: acked == [0, 1, 2, 3], "0-3 are acked", TIMEOUT)
     gates[5].set()
-    await until(lambda: 5 in finished)  # 4 and 5 started once workers were free
+    await until(
+        lambda: 5 in finished, "5 finished (4 and 5 started once workers were free)", TIMEOUT
+    )
     assert acked == [0, 1, 2, 3]
     gates[4].set()
-    await until(lambda: acked == [0, 1, 2, 3, 4, 5])
+    await until(lambda: acked == [0, 1, 2, 3, 4, 5], "0-5 are acked", TIMEOUT)
     window.put(6)
     window.put(7)
     gates[7].set()
-    await until(lambda: 7 in finished)
+    await until(lambda: 7 in finished, "7 finished", TIMEOUT)
     gates[6].set()
     with pytest.raises(BusError, match="refused 6"):
         await asyncio.wait_for(running, TIMEOUT)

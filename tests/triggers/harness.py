@@ -39,8 +39,11 @@ def runner(
     subscribers: Sequence[Subscriber],
     inputs: dict[str, str],
     window: float = 60.0,
+    output: io.StringIO | None = None,
     **options: Any,
 ) -> tuple[TriggerRunner, DeliveryContext]:
-    """A trigger ``ns/t`` (group ``ns-t``); ``options`` go to TriggerRunner (e.g. order_by)."""
-    ctx = DeliveryContext(bus, SinkClient(), Metrics(), Console(stream=io.StringIO()))
+    """A trigger ``ns/t`` (group ``ns-t``) printing to ``output`` (a buffer of its own if
+    not given); ``options`` go to TriggerRunner (e.g. order_by)."""
+    stream = io.StringIO() if output is None else output
+    ctx = DeliveryContext(bus, SinkClient(), Metrics(), Console(stream=stream))
     return OwnedTrigger("ns/t", inputs, subscribers, window, "ns-t", ctx, **options), ctx

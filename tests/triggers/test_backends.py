@@ -10,7 +10,6 @@ too (``fnerrorattempts`` stays an integer).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from events.bus.contract import EventBus, Subscription
+from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
 from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DeliverySpec
@@ -27,8 +26,8 @@ from events.observability.console import Console
 from events.observability.metrics import Metrics
 from tests.bus.capabilities import require_broker
 from tests.bus.conftest import BACKENDS, dapr_sidecar, make_bus  # noqa: F401 - a fixture
+from tests.helpers import counter, nothing_within, received
 from tests.sink import RecordingSink, Reply
-from tests.subscriptions import nothing_within
 from tests.triggers.harness import OwnedTrigger, subscriber
 from triggers.subscriber import DeliveryContext
 
@@ -67,16 +66,6 @@ async def start_trigger(bus: EventBus, tag: str, **sub: Any) -> tuple[OwnedTrigg
     return trig, ctx.metrics
 
 
-def count(metrics: Metrics, name: str) -> float:
-    return getattr(metrics, name).labels("ns/t", "0")._value.get()
-
-
-async def receive(subscription: Subscription) -> CloudEvent:
-    message = await asyncio.wait_for(anext(subscription), RECEIVE_TIMEOUT)
-    await message.ack()
-    return message.event
-
-
 async def test_a_sink_failing_twice_then_succeeding_gets_the_event_once(
     bus: EventBus, tag: str
 ) -> None:
@@ -88,7 +77,10 @@ async def test_a_sink_failing_twice_then_succeeding_gets_the_event_once(
         await trig.stop()
         assert [e.id for e in sink.requests] == [f"tick-{tag}"] * 3
         assert [e.id for e in sink.accepted] == [f"tick-{tag}"]
-        assert (count(metrics, "failed_attempts"), count(metrics, "delivered")) == (2, 1)
+        assert (
+            counter(metrics, "failed_attempts", "ns/t", "0"),
+            counter(metrics, "delivered", "ns/t", "0"),
+        ) == (2, 1)
         assert await nothing_within(dlq, 0.3)
         await dlq.close()
 
@@ -100,7 +92,7 @@ async def test_an_always_failing_sink_dead_letters_with_the_error_intact(
         dlq = await bus.subscribe(f"dlq-{tag}", "inspector")
         trig, metrics = await start_trigger(bus, tag, sink_url=sink.url)
         await bus.publish(f"in-{tag}", tick(tag))
-        letter = await receive(dlq)
+        letter = await received(dlq, RECEIVE_TIMEOUT)
         await trig.stop()
         assert (letter.id, letter.type, letter.data) == (f"tick-{tag}", "test.tick", {"n": 1})
         ext = letter.extensions
@@ -110,7 +102,7 @@ async def test_an_always_failing_sink_dead_letters_with_the_error_intact(
         assert ext["fnerrorreason"] == f"{sink.url} answered HTTP 502"
         assert ext["fnerrorattempts"] == 3 and type(ext["fnerrorattempts"]) is int
         assert len(sink.requests) == 3
-        assert count(metrics, "dead_lettered") == 1
+        assert counter(metrics, "dead_lettered", "ns/t", "0") == 1
         assert await nothing_within(dlq, 0.3), "one dead letter"
         await dlq.close()
 
@@ -119,8 +111,8 @@ async def test_a_topic_subscriber_publishes_to_the_bus(bus: EventBus, tag: str) 
     out = await bus.subscribe(f"out-{tag}", "reader")
     trig, metrics = await start_trigger(bus, tag, topic=f"out-{tag}")
     await bus.publish(f"in-{tag}", tick(tag))
-    event = await receive(out)
+    event = await received(out, RECEIVE_TIMEOUT)
     await trig.stop()
     assert event.id == f"tick-{tag}" and event.data == {"n": 1}
-    assert count(metrics, "delivered") == 1
+    assert counter(metrics, "delivered", "ns/t", "0") == 1
     await out.close()

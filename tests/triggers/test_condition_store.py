@@ -25,7 +25,7 @@ from events.errors import StateStoreError
 from events.observability.console import Console
 from events.observability.metrics import Metrics
 from tests.brokers import servers
-from tests.subscriptions import nothing_within
+from tests.helpers import counter, nothing_within, received, until
 from tests.triggers.harness import FAST, OwnedTrigger
 from triggers.conditions import Condition
 from triggers.state import LocalState
@@ -84,16 +84,6 @@ class Setup:
         return event
 
 
-def handled(ctx: DeliveryContext, name: str, input_name: str) -> int:
-    return int(ctx.metrics.trigger_events.labels(name, input_name)._value.get())
-
-
-async def received(subscription: Subscription) -> str:
-    message = await asyncio.wait_for(anext(subscription), RECEIVE)
-    await message.ack()
-    return message.event.id
-
-
 @pytest.fixture
 async def memory_bus() -> AsyncIterator[MemoryBus]:
     bus = MemoryBus()
@@ -110,6 +100,10 @@ async def redis_bus(redis_broker) -> AsyncIterator[RedisBus]:
         yield bus
 
 
+def handled(ctx: DeliveryContext, name: str, input_name: str) -> int:
+    return int(counter(ctx.metrics, "trigger_events", name, input_name))
+
+
 async def test_an_input_seen_by_one_replica_counts_at_another(memory_bus, redis_broker) -> None:
     setup = Setup(memory_bus, redis_broker.address)
     only_a, both = await setup.watch()
@@ -117,12 +111,12 @@ async def test_an_input_seen_by_one_replica_counts_at_another(memory_bus, redis_
     second, second_ctx, _ = setup.replica()
     await first.start()
     await setup.send("a", 1)
-    assert await received(only_a) == "a-1"
+    assert (await received(only_a, RECEIVE)).id == "a-1"
     await second.start()
     await first.stop()  # from here on only the second replica reads the group
     await setup.send("b", 2)
-    assert await received(both) == "b-2", "the second replica sees `a` from the first"
-    assert await received(only_a) == "b-2"
+    assert (await received(both, RECEIVE)).id == "b-2", "the second replica sees `a` from the first"
+    assert (await received(only_a, RECEIVE)).id == "b-2"
     await second.stop()
     assert (handled(first_ctx, setup.name, "a"), handled(first_ctx, setup.name, "b")) == (1, 0)
     assert (handled(second_ctx, setup.name, "a"), handled(second_ctx, setup.name, "b")) == (0, 1)
@@ -135,22 +129,21 @@ async def test_replicas_reading_at_once_agree_on_every_event(redis_bus, redis_br
     for runner, _, _ in replicas:
         await runner.start()
     await setup.send("a", 0)
-    await asyncio.wait_for(
-        _until(lambda: sum(handled(c, setup.name, "a") for _, c, _ in replicas)), RECEIVE
+    await until(
+        lambda: sum(handled(c, setup.name, "a") for _, c, _ in replicas) > 0,
+        "a replica handled `a`",
+        RECEIVE,
     )
     for n in range(1, 21):
         await setup.send("b", n)
-        assert await received(both) == f"b-{n}", "every `b` fires `a && b`, whoever reads it"
+        assert (await received(both, RECEIVE)).id == f"b-{n}", (
+            "every `b` fires `a && b`, whoever reads it"
+        )
     for runner, _, _ in replicas:
         await runner.stop()
     a_reader = next(ctx for _, ctx, _ in replicas if handled(ctx, setup.name, "a"))
     other = next(ctx for _, ctx, _ in replicas if ctx is not a_reader)
     assert handled(other, setup.name, "b") > 0, "the bus gave the other replica no `b`"
-
-
-async def _until(count) -> None:
-    while not count():
-        await asyncio.sleep(0.01)
 
 
 async def test_a_restarted_trigger_still_sees_an_input_from_before(
@@ -161,12 +154,12 @@ async def test_a_restarted_trigger_still_sees_an_input_from_before(
     before, _, _ = setup.replica()
     await before.start()
     await setup.send("a", 1)
-    assert await received(only_a) == "a-1"
+    assert (await received(only_a, RECEIVE)).id == "a-1"
     await before.stop()
     after, _, _ = setup.replica()
     await after.start()
     await setup.send("b", 2)
-    assert await received(both) == "b-2"
+    assert (await received(both, RECEIVE)).id == "b-2"
     await after.stop()
 
 
@@ -178,12 +171,12 @@ async def test_without_a_store_a_restart_forgets_the_inputs(memory_bus) -> None:
     assert isinstance(before.state, LocalState)
     await before.start()
     await setup.send("a", 1)
-    assert await received(only_a) == "a-1"
+    assert (await received(only_a, RECEIVE)).id == "a-1"
     await before.stop()
     after, ctx, _ = setup.replica()
     await after.start()
     await setup.send("b", 2)
-    await asyncio.wait_for(_until(lambda: handled(ctx, setup.name, "b")), RECEIVE)
+    await until(lambda: handled(ctx, setup.name, "b") > 0, "the trigger handled `b`", RECEIVE)
     assert await nothing_within(both, 0.3)
     await after.stop()
 
@@ -194,15 +187,15 @@ async def test_the_window_still_expires(memory_bus, redis_broker) -> None:
     runner, ctx, _ = setup.replica()
     await runner.start()
     await setup.send("a", 1)
-    assert await received(only_a) == "a-1"
+    assert (await received(only_a, RECEIVE)).id == "a-1"
     await asyncio.sleep(1.1)
     await setup.send("b", 2)
-    await asyncio.wait_for(_until(lambda: handled(ctx, setup.name, "b")), RECEIVE)
+    await until(lambda: handled(ctx, setup.name, "b") > 0, "the trigger handled `b`", RECEIVE)
     assert await nothing_within(both, 0.3), "`a` is more than one window old"
     assert await nothing_within(only_a, 0.1)
     await setup.send("a", 3)
-    assert await received(only_a) == "a-3"
-    assert await received(both) == "a-3", "`b` is well within its window"
+    assert (await received(only_a, RECEIVE)).id == "a-3"
+    assert (await received(both, RECEIVE)).id == "a-3", "`b` is well within its window"
     await runner.stop()
 
 
@@ -286,7 +279,7 @@ async def test_store_down_redelivers_and_evaluates_once_back(memory_bus) -> None
         runner, ctx, log = setup.replica()
         await runner.start()
         await setup.send("a", 1)
-        assert await received(only_a) == "a-1"
+        assert (await received(only_a, RECEIVE)).id == "a-1"
         async with Redis(host=private.host, port=private.port) as admin:
             await admin.save()  # the restarted server loads this, so `a` is kept
         private.stop()
@@ -294,8 +287,10 @@ async def test_store_down_redelivers_and_evaluates_once_back(memory_bus) -> None
         await asyncio.sleep(1.8)  # redelivered after 0.5 s, then 1 s: three attempts
         assert await nothing_within(only_a, 0.05), "nothing is evaluated while the store is down"
         private.start()
-        assert await received(both) == "b-2", "once back, `b` is evaluated with `a` fresh"
-        assert await received(only_a) == "b-2"
+        assert (await received(both, RECEIVE)).id == "b-2", (
+            "once back, `b` is evaluated with `a` fresh"
+        )
+        assert (await received(only_a, RECEIVE)).id == "b-2"
         await runner.stop()
     text = log.getvalue()
     assert text.count("cannot reach Redis") == 1, text

@@ -13,7 +13,6 @@ The README's rules:
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 
@@ -23,6 +22,7 @@ from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
 from events.errors import ExpressionError
 from events.manifests.openfunction import TriggerSpec
+from tests.helpers import counter, until
 from tests.sink import RecordingSink
 from tests.triggers.harness import runner, subscriber
 from triggers.conditions import TABLE_LIMIT, Condition
@@ -126,13 +126,14 @@ async def test_end_to_end_the_arriving_event_is_what_the_subscriber_receives() -
         ]
         trig, ctx = runner(bus, subs, {"eventA": "a", "eventB": "b"})
         await trig.start()
-        received = ctx.metrics.trigger_events
+
+        def arrived() -> float:
+            return sum(counter(ctx.metrics, "trigger_events", "ns/t", i) for i in INPUTS)
+
         for count, (topic, event_id) in enumerate((("a", "a-1"), ("b", "b-1"), ("a", "a-2"))):
             await bus.publish(topic, CloudEvent.create("t", "/s", None, id=event_id))
             # conditions depend on arrival order across two topics, so let each one land
-            async with asyncio.timeout(5):
-                while sum(received.labels("ns/t", i)._value.get() for i in INPUTS) <= count:
-                    await asyncio.sleep(0.005)
+            await until(lambda n=count: arrived() > n, f"{event_id} landed", 5)
         await both.wait_for(2)
         await only_b.wait_for(2)
         await trig.stop()

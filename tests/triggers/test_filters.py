@@ -14,6 +14,7 @@ from events.errors import ExpressionError
 from events.manifests.extensions import FilterSpec
 from events.observability.console import Console
 from events.observability.metrics import Metrics
+from tests.helpers import counter
 from tests.sink import RecordingSink
 from tests.triggers.harness import OwnedTrigger, subscriber
 from triggers import celcore
@@ -52,7 +53,7 @@ class Bound:
 
     @property
     def errors(self) -> float:
-        return self.metrics.filter_errors.labels("ns/t", self.where)._value.get()
+        return counter(self.metrics, "filter_errors", "ns/t", self.where)
 
 
 # -- attribute clauses ------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_binding_again_moves_where_errors_are_counted() -> None:
     bound.filter.bind("ns/u", "inputs.b", elsewhere, bound.log.append)
     bound.filter.matches(reading({}))
     assert bound.errors == 0
-    assert elsewhere.filter_errors.labels("ns/u", "inputs.b")._value.get() == 1
+    assert counter(elsewhere, "filter_errors", "ns/u", "inputs.b") == 1
     assert "filter inputs.b" in bound.log[0]
 
 
@@ -382,10 +383,10 @@ async def test_a_trigger_binds_its_filters_and_routes_by_them() -> None:
         assert sorted(e.id for e in everything.accepted) == ["e0", "e1", "e3"]
         assert fast.accepted[0].data == {"v": 90}, "the subscriber gets the event unchanged"
         metrics = trig.ctx.metrics
-        assert metrics.filtered.labels("ns/t", "inputs.a")._value.get() == 1
-        assert metrics.filtered.labels("ns/t", "subscribers[0]")._value.get() == 2
-        assert metrics.filter_errors.labels("ns/t", "subscribers[0]")._value.get() == 1
-        assert metrics.filter_errors.labels("ns/t", "inputs.a")._value.get() == 0
+        assert counter(metrics, "filtered", "ns/t", "inputs.a") == 1
+        assert counter(metrics, "filtered", "ns/t", "subscribers[0]") == 2
+        assert counter(metrics, "filter_errors", "ns/t", "subscribers[0]") == 1
+        assert counter(metrics, "filter_errors", "ns/t", "inputs.a") == 0
         text = output.getvalue()
         assert "warning: trigger ns/t: filter subscribers[0] (cel 'data.v > 80')" in text
         assert "event id=e3" in text and "no such key: 'v'" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import io
 import random
 import time
 import uuid
@@ -27,8 +28,8 @@ from events.cloudevent import CloudEvent
 from events.manifests.extensions import DeliverySpec
 from tests.brokers.servers import free_port
 from tests.bus.backends import bus_on
+from tests.helpers import counter, nothing_within, until
 from tests.sink import RecordingSink, Reply
-from tests.subscriptions import nothing_within
 from tests.triggers.harness import runner, subscriber
 
 FLAKY_EVENTS = 500
@@ -68,10 +69,6 @@ def tick(n: int) -> CloudEvent:
     return CloudEvent.create("test.tick", "/tests/faults", {"n": n}, id=f"tick-{n:04d}")
 
 
-def metric(ctx: Any, name: str) -> float:
-    return getattr(ctx.metrics, name).labels("ns/t", "0")._value.get()
-
-
 async def drain(subscription: Subscription, count: int, timeout: float = 20.0) -> list[Message]:
     got = []
     async with asyncio.timeout(timeout):
@@ -101,9 +98,9 @@ async def test_a_flaky_sink_gets_exactly_every_event(bus: EventBus, topics: Topi
         assert set(accepted) == expected, f"lost: {sorted(expected - set(accepted))[:10]}"
         assert not duplicates, f"{sum(duplicates.values())} duplicate deliveries: {duplicates}"
         assert 0.2 < sink.failures_served / len(sink.requests) < 0.4, "the fault was injected"
-        assert metric(ctx, "failed_attempts") == sink.failures_served
-        assert metric(ctx, "delivered") == FLAKY_EVENTS
-        assert metric(ctx, "dead_lettered") == 0
+        assert counter(ctx.metrics, "failed_attempts", "ns/t", "0") == sink.failures_served
+        assert counter(ctx.metrics, "delivered", "ns/t", "0") == FLAKY_EVENTS
+        assert counter(ctx.metrics, "dead_lettered", "ns/t", "0") == 0
         assert len(sink.requests) == FLAKY_EVENTS + sink.failures_served
         assert await nothing_within(dlq, 0.3)
         await dlq.close()
@@ -127,8 +124,8 @@ async def test_a_hanging_sink_times_out_and_every_retry_succeeds(
         await trig.stop()
         assert elapsed < hang, "each attempt was cut at the timeout, not waited out"
         assert sorted(e.id for e in sink.accepted) == sorted(tick(n).id for n in range(count))
-        assert metric(ctx, "failed_attempts") == count
-        assert metric(ctx, "delivered") == count
+        assert counter(ctx.metrics, "failed_attempts", "ns/t", "0") == count
+        assert counter(ctx.metrics, "delivered", "ns/t", "0") == count
         assert all(sink.seen[tick(n).id] == 2 for n in range(count))
 
 
@@ -161,9 +158,9 @@ async def test_a_sink_down_longer_than_the_policy_dead_letters_everything(
             else:
                 assert "knativeerrorcode" not in ext and "knativeerrordata" not in ext
                 assert ext["fnerrorreason"].startswith(f"cannot reach {url}")
-        assert metric(ctx, "dead_lettered") == count
-        assert metric(ctx, "failed_attempts") == 3 * count
-        assert metric(ctx, "delivered") == 0
+        assert counter(ctx.metrics, "dead_lettered", "ns/t", "0") == count
+        assert counter(ctx.metrics, "failed_attempts", "ns/t", "0") == 3 * count
+        assert counter(ctx.metrics, "delivered", "ns/t", "0") == 0
         assert len(sink.requests) == (3 * count if down == "503" else 0)
         assert await nothing_within(dlq, 0.3), "one dead letter per event"
         await dlq.close()
@@ -184,14 +181,14 @@ async def test_a_refused_reply_publish_redelivers_the_event(redis_broker: Any) -
         RecordingSink(lambda n: Reply(200, event=answer)) as sink,
     ):
         sub = subscriber(sink_url=sink.url, reply_topic=reply_topic)
-        trig, ctx = runner(bus, [sub], {"a": in_topic})
+        console = io.StringIO()
+        trig, ctx = runner(bus, [sub], {"a": in_topic}, output=console)
         await trig.start()
         await bus.publish(in_topic, tick(1))
-        console = ctx.console._stream
-        async with asyncio.timeout(10):
-            while "redelivering" not in console.getvalue():  # the trigger nacked it
-                await asyncio.sleep(0.01)
-        assert metric(ctx, "replies") == 0, "the refused reply was not counted"
+        await until(lambda: "redelivering" in console.getvalue(), "the trigger nacked it", 10)
+        assert counter(ctx.metrics, "replies", "ns/t", "0") == 0, (
+            "the refused reply was not counted"
+        )
         assert len(sink.accepted) == 1
         await admin.delete(reply_topic)
         reader = await bus.subscribe(reply_topic, "inspector")
@@ -200,7 +197,7 @@ async def test_a_refused_reply_publish_redelivers_the_event(redis_broker: Any) -
         await trig.stop()
         assert message.event.id == "answer-1"
         assert [e.id for e in sink.accepted] == ["tick-0001", "tick-0001"], "at least once"
-        assert metric(ctx, "replies") == 1
+        assert counter(ctx.metrics, "replies", "ns/t", "0") == 1
         assert "WRONGTYPE" in console.getvalue(), console.getvalue()
         await reader.close()
     await admin.aclose()

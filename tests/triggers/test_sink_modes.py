@@ -15,8 +15,8 @@ from events.manifests.extensions import DeliverySpec
 from events.observability.console import Console
 from events.observability.metrics import Metrics
 from sources.contract import SourceIdentity
+from tests.helpers import counter, nothing_within, receive
 from tests.sink import RecordingSink, Reply
-from tests.subscriptions import nothing_within
 from tests.triggers.harness import FAST, OwnedTrigger, runner, subscriber
 from triggers.subscriber import DeliveryContext
 
@@ -34,13 +34,18 @@ def answer(n: int = 1) -> CloudEvent:
 
 
 async def _one_delivery(
-    sink: RecordingSink, policy: DeliverySpec = FAST, replies: bool = False
+    sink: RecordingSink,
+    policy: DeliverySpec = FAST,
+    replies: bool = False,
+    output: io.StringIO | None = None,
 ) -> tuple[DeliveryContext, bool]:
-    """Event ``tick()`` through trigger ``ns/t`` to ``sink`` on a fresh in-memory bus: the
-    trigger's context, and (if ``replies``) whether its reply topic stayed empty."""
+    """Event ``tick()`` through trigger ``ns/t`` to ``sink`` on a fresh in-memory bus,
+    printing to ``output``: the trigger's context, and (if ``replies``) whether its reply
+    topic stayed empty."""
     bus = MemoryBus()
     reply_topic = await bus.subscribe("ns-t-reply", "inspector") if replies else None
-    trig, ctx = runner(bus, [subscriber(sink_url=sink.url, policy=policy)], {"a": "in"})
+    subs = [subscriber(sink_url=sink.url, policy=policy)]
+    trig, ctx = runner(bus, subs, {"a": "in"}, output=output)
     await trig.start()
     await bus.publish("in", tick())
     await sink.wait_for(1)
@@ -143,7 +148,7 @@ async def test_retries_hold_their_slot() -> None:
         assert sink.max_in_flight == 1
         ids = [e.id for e in sink.requests]
         assert ids == [i for n in range(5) for i in (f"tick-{n}",) * 2], "one event at a time"
-        assert ctx.metrics.failed_attempts.labels("ns/t", "0")._value.get() == 5
+        assert counter(ctx.metrics, "failed_attempts", "ns/t", "0") == 5
         await bus.close()
 
 
@@ -152,16 +157,17 @@ async def test_a_cloudevent_reply_goes_to_the_reply_topic(structured: bool) -> N
     async with RecordingSink(lambda n: Reply(200, event=answer(), structured=structured)) as sink:
         bus = MemoryBus()
         replies = await bus.subscribe("ns-t-reply", "inspector")
-        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"})
+        output = io.StringIO()
+        trig, ctx = runner(bus, [subscriber(sink_url=sink.url)], {"a": "in"}, output=output)
         await trig.start()
         await bus.publish("in", tick())
-        message = await asyncio.wait_for(anext(replies), 5)
+        message = await receive(replies, 5)
         await message.ack()
         await trig.stop()
         assert message.event == answer()
-        assert ctx.metrics.replies.labels("ns/t", "0")._value.get() == 1
-        assert ctx.metrics.delivered.labels("ns/t", "0")._value.get() == 1
-        assert "replied" in ctx.console._stream.getvalue()
+        assert counter(ctx.metrics, "replies", "ns/t", "0") == 1
+        assert counter(ctx.metrics, "delivered", "ns/t", "0") == 1
+        assert "replied" in output.getvalue()
         await bus.close()
 
 
@@ -172,7 +178,7 @@ async def test_a_configured_reply_topic_is_used() -> None:
         trig, _ = runner(bus, [subscriber(sink_url=sink.url, reply_topic="answers")], {"a": "in"})
         await trig.start()
         await bus.publish("in", tick())
-        message = await asyncio.wait_for(anext(replies), 5)
+        message = await receive(replies, 5)
         await message.ack()
         await trig.stop()
         assert message.event.id == "answer-1"
@@ -190,10 +196,11 @@ async def test_a_configured_reply_topic_is_used() -> None:
 )
 async def test_a_plain_answer_is_not_a_reply(reply: Reply) -> None:
     async with RecordingSink(lambda n: reply) as sink:
-        ctx, no_reply = await _one_delivery(sink, replies=True)
+        output = io.StringIO()
+        ctx, no_reply = await _one_delivery(sink, replies=True, output=output)
         assert no_reply
-        assert ctx.metrics.replies.labels("ns/t", "0")._value.get() == 0
-        assert "warning" not in ctx.console._stream.getvalue()
+        assert counter(ctx.metrics, "replies", "ns/t", "0") == 0
+        assert "warning" not in output.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -212,11 +219,12 @@ async def test_an_invalid_reply_is_warned_about_counted_and_dropped(
     reply: Reply, reason: str
 ) -> None:
     async with RecordingSink(lambda n: reply) as sink:
-        ctx, no_reply = await _one_delivery(sink, replies=True)
+        stream = io.StringIO()
+        ctx, no_reply = await _one_delivery(sink, replies=True, output=stream)
         assert no_reply
-        output = ctx.console._stream.getvalue()
+        output = stream.getvalue()
         assert "answered with an invalid CloudEvent" in output and reason in output, output
         text = ctx.metrics.exposition().decode()
         assert 'fnevents_invalid_replies_total{subscriber="0",trigger="ns/t"} 1.0' in text
-        assert ctx.metrics.delivered.labels("ns/t", "0")._value.get() == 1, "still delivered"
+        assert counter(ctx.metrics, "delivered", "ns/t", "0") == 1, "still delivered"
         assert len(sink.requests) == 1, "not retried: the sink took the event"
