@@ -26,6 +26,7 @@ from aiohttp import web
 from events.bindings.http import from_http, is_cloudevent
 from events.cloudevent import is_json_content_type
 from events.errors import FnEventsError
+from events.serving import listen
 from sources.contract import Outlet, Source
 from sources.normalize import Origin, Rejected, content_id, passthrough, wrap
 
@@ -49,7 +50,8 @@ class HttpSource(Source):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.settings.host, self.settings.port).start()
+            fix = "give the event another 'port', or stop what holds it"
+            await listen(runner, self.settings.host, self.settings.port, self.describe(), fix)
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
+import os
 import sys
 from collections.abc import Sequence
 
 from events.app.catalog import Catalog
 from events.app.load import load_catalog
 from events.app.report import describe_catalog
+from events.app.shutdown import FORCED_EXIT, Shutdown
 from events.errors import FnEventsError, ManifestErrors
 from events.observability.console import Console
 
@@ -26,7 +27,11 @@ examples:
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) -> int:
+    """The command line. ``shutdown`` is the process's signal handling (installed by the
+    console script before anything else is imported); without it a caller's own signal
+    handling is left alone and ``run`` stops when ``shutdown.request()`` is called."""
+    shutdown = shutdown or Shutdown()
     args = _parser().parse_args(argv)
     console = Console(quiet=getattr(args, "quiet", False))
     try:
@@ -36,31 +41,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
         print(f"{len(exc.errors)} error(s); nothing was started", file=sys.stderr)
         return 1
+    if args.command == "run":
+        if shutdown.requested:
+            console.say("stopped before starting: a stop was asked for while loading")
+            return 0
+        try:
+            return asyncio.run(_run(catalog, console, args, shutdown))
+        except FnEventsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    shutdown.release()  # the other commands are short: Ctrl-C interrupts them the usual way
     if args.command == "deadletters":
         from events.app.deadletters import run as deadletters
 
         return deadletters(catalog, args)
-    if args.command == "validate":
-        for line in describe_catalog(catalog):
-            console.say(line)
-        return 0
-    try:
-        return asyncio.run(_run(catalog, console, args))
-    except FnEventsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    for line in describe_catalog(catalog):
+        console.say(line)
+    return 0
 
 
-async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> int:
+async def _run(
+    catalog: Catalog, console: Console, args: argparse.Namespace, shutdown: Shutdown
+) -> int:
     from events.app.roles import Roles
     from events.app.runtime import Runtime
 
     roles = Roles.parse(args.only, catalog)
     runtime = Runtime(catalog, console, ops_host=args.host, ops_port=args.port, roles=roles)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop, force = shutdown.attach()
     try:
         # Ctrl-C must work even while start is still waiting for an unreachable broker.
         starting = asyncio.create_task(runtime.start())
@@ -73,11 +81,28 @@ async def _run(catalog: Catalog, console: Console, args: argparse.Namespace) -> 
         else:
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
-        console.say("stopping: draining events in flight ...")
+        console.say("stopping: draining events in flight (Ctrl-C again to stop at once) ...")
     finally:
-        await runtime.stop(args.drain_timeout)
+        await _stop(runtime, args.drain_timeout, force, console)
     console.say("stopped")
     return 0
+
+
+async def _stop(runtime, drain_timeout: float, force: asyncio.Event, console: Console) -> None:
+    """Drain and stop, unless a second Ctrl-C asks not to wait: then exit at once. What
+    was in flight is not acked, so the broker hands it out again (nothing is lost; the
+    embedded bus, which lives in this process, is the exception)."""
+    stopping = asyncio.create_task(runtime.stop(drain_timeout))
+    forced = asyncio.create_task(force.wait())
+    await asyncio.wait({stopping, forced}, return_when=asyncio.FIRST_COMPLETED)
+    if stopping.done():
+        forced.cancel()
+        stopping.result()
+        return
+    console.say("stopping now without draining: unacked events go back to the bus")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(FORCED_EXIT)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +176,3 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
     return parser
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from events.observability.metrics import Metrics
+from events.serving import listen
 
 
 class OpsServer:
@@ -25,8 +26,8 @@ class OpsServer:
         app.router.add_get("/metrics", self._metrics_page)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        fix = "pass --port N or --port 0 (a free port)"
+        await listen(self._runner, self._host, self._port, "health and metrics", fix)
         host, port = self._runner.addresses[0][:2]
         return f"http://{host}:{port}"
 

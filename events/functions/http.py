@@ -32,6 +32,7 @@ from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 from events.functions.loader import Invoker
 from events.functions.request import request_events
+from events.serving import listen
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -56,7 +57,14 @@ class FunctionServer:
             app.router.add_route(method, "/{tail:.*}", self._handle_request)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
+        what = f"function {self._source.removeprefix('/functions/')}"
+        await listen(
+            self._runner,
+            self._host,
+            self._port,
+            what,
+            "give it another 'port' (0 picks a free one)",
+        )
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}/"
         return self.url
