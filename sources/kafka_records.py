@@ -42,12 +42,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from events.bindings.kafka import from_record
 from events.bindings.structured import from_dict
 from events.cloudevent import CloudEvent, now_rfc3339
-from sources.normalize import KIND_TYPES, Origin, Rejected, passthrough, wrap
+from sources.normalize import KIND_TYPES, Origin, Rejected, passthrough, structured_document, wrap
 
 _STRUCTURED = "application/cloudevents"
 _MARKER = b'"specversion"'
@@ -72,7 +70,7 @@ def to_event(record: Any, brokers: str) -> CloudEvent:
     if binary or media.startswith(_STRUCTURED):
         return passthrough(from_record, record.key, value, record.headers or ())
     if not content_type and value and _MARKER in value:
-        document = _structured(value)
+        document = structured_document(value)
         if document is not None:
             return passthrough(from_dict, document)
     origin = Origin(
@@ -85,21 +83,6 @@ def to_event(record: Any, brokers: str) -> CloudEvent:
     if value is None:
         return _tombstone(origin)
     return wrap(value, origin, content_type)
-
-
-def _structured(value: bytes) -> dict[str, Any] | None:
-    """The JSON object in ``value`` if it is meant as a structured CloudEvent, else None."""
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        if value.lstrip()[:1] == b"{":
-            raise Rejected(
-                f"looks like a structured CloudEvent but is not valid JSON: {exc}"
-            ) from None
-        return None
-    if isinstance(document, dict) and "specversion" in document:
-        return document
-    return None
 
 
 def _tombstone(origin: Origin) -> CloudEvent:

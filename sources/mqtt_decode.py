@@ -32,11 +32,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import orjson
-
 from events.bindings.mqtt import from_mqtt3, from_mqtt5
 from events.cloudevent import CloudEvent
-from sources.normalize import Origin, Rejected, content_id, passthrough, wrap
+from sources.normalize import Origin, content_id, passthrough, structured_document, wrap
 
 _STRUCTURED = "application/cloudevents"
 _MARKER = b'"specversion"'
@@ -70,7 +68,7 @@ def to_event(
         user_properties and any(name == "specversion" for name, _ in user_properties)
     ):
         return passthrough(from_mqtt5, payload, content_type, user_properties)
-    if not content_type and _MARKER in payload and _is_structured(payload):
+    if not content_type and _MARKER in payload and structured_document(payload) is not None:
         return passthrough(from_mqtt3, payload)
     origin = Origin(
         kind="mqtt",
@@ -80,16 +78,3 @@ def to_event(
         time=arrival_time(),
     )
     return wrap(payload, origin, content_type or None)
-
-
-def _is_structured(payload: bytes) -> bool:
-    """Whether a payload that mentions ``"specversion"`` is meant as a structured CloudEvent."""
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        if payload.lstrip()[:1] == b"{":
-            raise Rejected(
-                f"looks like a structured CloudEvent but is not valid JSON: {exc}"
-            ) from None
-        return False
-    return isinstance(value, dict) and "specversion" in value

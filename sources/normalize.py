@@ -101,3 +101,17 @@ def _detect(payload: bytes, content_type: str | None) -> tuple[Any, str]:
             return payload.decode("utf-8", "replace"), content_type
         return bytes(payload), content_type
     return sniff_data(payload)
+
+
+def structured_document(payload: bytes) -> dict[str, Any] | None:
+    """The JSON object in ``payload`` if it is meant as a structured CloudEvent (it has
+    ``specversion``), else None; Rejected if it starts as an object but does not parse."""
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        if payload.lstrip()[:1] == b"{":
+            raise Rejected(
+                f"looks like a structured CloudEvent but is not valid JSON: {exc}"
+            ) from None
+        return None
+    return document if isinstance(document, dict) and "specversion" in document else None

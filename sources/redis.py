@@ -50,7 +50,9 @@ address; the runtime restarts the source with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -131,15 +133,11 @@ class RedisSource(Source):
             self.redis, stream, self.group, pubsub_name=f"source-{self.identity.event}"
         )
         try:
-            try:
+            with _source_errors():
                 await reader.open()
-            except BusError as exc:
-                raise _lost(exc) from exc
             while True:
-                try:
+                with _source_errors():
                     entries = await reader.take()
-                except BusError as exc:
-                    raise _lost(exc) from exc
                 await self._forward(stream, entries, reader, outlet)
         finally:
             await reader.close()  # hands held entries back now, not a processingTimeout later
@@ -180,15 +178,11 @@ class RedisSource(Source):
     async def _read_channel(self, channel: str, outlet: Outlet) -> None:
         reader = RedisChannelReader(self.redis, channel)
         try:
-            try:
+            with _source_errors():
                 await reader.open()
-            except BusError as exc:
-                raise _lost(exc) from exc
             while True:
-                try:
+                with _source_errors():
                     name, payload = await reader.receive()
-                except BusError as exc:
-                    raise _lost(exc) from exc
                 await self._emit_message(name, payload, outlet)
         finally:
             await reader.close()
@@ -209,8 +203,13 @@ def _reason(exc: Exception) -> str:
     return f"could not be normalized ({type(exc).__name__}: {exc})"
 
 
-def _lost(exc: BusError) -> RedisSourceError:
-    return RedisSourceError(str(exc), retriable=exc.retriable)
+@contextlib.contextmanager
+def _source_errors() -> Iterator[None]:
+    """A lost or refusing Redis, as this source's error (same message and retriability)."""
+    try:
+        yield
+    except BusError as exc:
+        raise RedisSourceError(str(exc), retriable=exc.retriable) from exc
 
 
 def connection_settings(spec: Any) -> RedisSettings:
