@@ -6,6 +6,53 @@ know fnevents can still catch ``ValueError`` or ``ConnectionError``.
 
 from __future__ import annotations
 
+import reprlib
+
+#: Characters of a user's value that an error message quotes; the rest is counted, not shown.
+QUOTE_LIMIT = 100
+#: Characters of one part of a ManifestError's location (resource, field) that are shown.
+PART_LIMIT = 200
+#: Characters of a ManifestError's problem text that are shown.
+PROBLEM_LIMIT = 1500
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = QUOTE_LIMIT
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 8
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def shown(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """A name from a manifest as a message shows it: as written if it is printable, else
+    quoted with escapes (a newline or a terminal control sequence never reaches the
+    terminal raw); cut to ``limit`` characters either way."""
+    return shorten(text, limit) if text.isprintable() else quote(text, limit)
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A user's value as an error message shows it: its repr, at most ``limit`` characters
+    of the value, whatever its size (a huge or deeply nested value is never stringified
+    whole, so quoting it costs no more than quoting a short one)."""
+    if isinstance(value, str | bytes):
+        shown = value[:limit]
+        text = repr(shown)
+        while len(text) > limit + 3 and len(shown) > 1:  # escapes: '\\x00' is 4 characters
+            shown = shown[: len(shown) // 2]
+            text = repr(shown)
+        if len(shown) == len(value):
+            return text
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{text}... ({len(value) - len(shown)} more {unit})"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    return shorten(_REPR.repr(value), limit)
+
 
 class FnEventsError(Exception):
     """The root of every error fnevents raises on purpose."""
@@ -50,17 +97,19 @@ class ManifestError(FnEventsError, ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
+        # Every part is bounded, whatever a manifest put in it: the message stays short.
         where = []
         if self.file:
-            where.append(self.file)
+            where.append(str(self.file))
         if self.document is not None:
             where.append(f"document {self.document}")
         if self.resource:
-            where.append(self.resource)
+            where.append(shorten(str(self.resource), PART_LIMIT))
         if self.field:
-            where.append(f"field '{self.field}'")
+            where.append(f"field '{shorten(str(self.field), PART_LIMIT)}'")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.problem}" if prefix else self.problem
+        problem = shorten(str(self.problem), PROBLEM_LIMIT)
+        return f"{prefix}: {problem}" if prefix else problem
 
 
 class ManifestErrors(FnEventsError, ValueError):
@@ -86,7 +135,9 @@ class ScheduleError(FnEventsError, ValueError):
     def __init__(self, expression: str, problem: str) -> None:
         self.expression = expression
         self.problem = problem
-        super().__init__(f"cron schedule '{expression}': {problem}")
+        super().__init__(
+            f"cron schedule '{shorten(expression)}': {shorten(problem, PROBLEM_LIMIT)}"
+        )
 
 
 class BusError(FnEventsError):

@@ -22,6 +22,7 @@ variable passed whole) gets all of it, so the shortcut never changes a result;
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.cloudevent import CloudEvent
-from events.errors import ExpressionError
-from triggers.conditions import compile_cel
+from events.errors import ExpressionError, quote, shorten
+from triggers.conditions import compile_cel, show_position
 
 #: The variables a filter may use, and what they are (shown when an unknown one is used).
 VARIABLES = {
@@ -88,14 +89,10 @@ class CelClause:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        self._program = compile_cel(expression, "filter")
-        tokens = _tokenize(expression)
-        _check_variables(expression, set(self._program.variables()), tokens)
-        _check_functions(expression, self._program.functions(), tokens)
-        self._usage = usage = usage_of(tokens)
-        names = usage.attributes
-        self._attributes = None if names is None else tuple(sorted(names - {"data"}))
-        self._fields = None if usage.data_fields is None else tuple(sorted(usage.data_fields))
+        analysed = _analyse(expression)
+        if isinstance(analysed, str):
+            raise ExpressionError(analysed)
+        self._program, self._usage, self._attributes, self._fields = analysed
 
     @property
     def usage(self) -> Usage:
@@ -110,7 +107,7 @@ class CelClause:
             return False
         if result is True or result is False:
             return result
-        report(f"gives {type(result).__name__} {result!r}, not true or false", event)
+        report(f"gives {type(result).__name__} {quote(result)}, not true or false", event)
         return False
 
     def context(self, event: CloudEvent) -> dict[str, Any]:
@@ -141,6 +138,24 @@ class CelClause:
         if kind is bytearray or kind is memoryview:
             return bytes(data)  # CEL bytes; the library converts only ``bytes``
         return data
+
+
+@functools.lru_cache(maxsize=1024)
+def _analyse(expression: str) -> tuple[Any, Usage, tuple | None, tuple | None] | str:
+    """The program, what it uses, its attributes and data fields; or the error message.
+    Remembered by text: one filter repeated by YAML aliases is analysed once."""
+    try:
+        program = compile_cel(expression, "filter")
+        tokens = _tokenize(expression)
+        _check_variables(expression, set(program.variables()), tokens)
+        _check_functions(expression, program.functions(), tokens)
+    except ExpressionError as exc:
+        return str(exc)
+    usage = usage_of(tokens)
+    names = usage.attributes
+    attributes = None if names is None else tuple(sorted(names - {"data"}))
+    fields = None if usage.data_fields is None else tuple(sorted(usage.data_fields))
+    return program, usage, attributes, fields
 
 
 def _explain(exc: Exception) -> str:
@@ -215,7 +230,9 @@ def _check_functions(expression: str, functions: list[str], tokens: list[_Token]
     unknown = sorted(f for f in functions if f[:1].isalpha() and f not in FUNCTIONS)
     if not unknown:
         return
-    message = f"filter {expression!r} calls unknown function(s) {', '.join(unknown)}"
+    message = (
+        f"filter {quote(expression)} calls unknown function(s) {shorten(', '.join(unknown), 300)}"
+    )
     calls = itertools.pairwise(tokens)
     column = next((t.column for t, nxt in calls if t.text == unknown[0] and nxt.text == "("), None)
     raise ExpressionError(
@@ -228,8 +245,8 @@ def _check_functions(expression: str, functions: list[str], tokens: list[_Token]
 def _with_caret(message: str, expression: str, column: int | None) -> str:
     if column is None:
         return message
-    caret = " " * (column - 1) + "^"
-    return f"{message} at column {column}\n    {expression.replace(chr(10), ' ')}\n    {caret}"
+    shown = show_position(expression.replace(chr(10), " "), column)
+    return f"{message} at column {column}\n{shown}"
 
 
 def _check_variables(expression: str, variables: set[str], tokens: list[_Token]) -> None:
@@ -238,8 +255,8 @@ def _check_variables(expression: str, variables: set[str], tokens: list[_Token])
     if not unknown:
         return
     allowed = "; ".join(f"'{name}', {meaning}" for name, meaning in VARIABLES.items())
-    listed = ", ".join(repr(n) for n in unknown)
-    message = f"filter {expression!r} uses unknown variable(s) {listed}"
+    listed = shorten(", ".join(repr(n) for n in unknown), 300)
+    message = f"filter {quote(expression)} uses unknown variable(s) {listed}"
     column = next((t.column for _, t in _variable_uses(tokens) if t.text == unknown[0]), None)
     raise ExpressionError(
         f"{_with_caret(message, expression, column)}\na filter can use: {allowed}"

@@ -14,7 +14,13 @@ from events.app.plans import bus_plan, plan_trigger
 from events.app.secrets import resolve_component_metadata
 from events.app.state_stores import check_condition_store
 from events.brokers.registry import PARTS, bus_settings, component_settings
-from events.errors import BackendNotAvailable, FnEventsError, ManifestError, ManifestErrors
+from events.errors import (
+    BackendNotAvailable,
+    FnEventsError,
+    ManifestError,
+    ManifestErrors,
+    shown,
+)
 from events.functions.address import remote_url
 from events.manifests.common import SinkSpec
 from events.manifests.function import OutputRef
@@ -71,15 +77,15 @@ def _check_output(
     if component is None:
         known = sorted(c.name for c in catalog.of_kind("Component"))
         return function.error(
-            f"Component '{ref.component}' not found; loaded Components: {known or 'none'} "
+            f"Component '{shown(ref.component)}' not found; loaded Components: {known or 'none'} "
             "(add it with -f or --components)",
             field,
         )
     kind = component.resource.spec.type
     if kind not in BINDING_TYPES:
         return function.error(
-            f"Component '{ref.component}' has type '{kind}'; an output component must be an "
-            f"output binding ({', '.join(BINDING_TYPES)}). To publish on the bus, write "
+            f"Component '{shown(ref.component)}' has type '{shown(kind)}'; an output component "
+            f"must be an output binding ({', '.join(BINDING_TYPES)}). To publish on the bus, write "
             "{topic: ..., eventBus: ...} instead",
             field,
         )
@@ -89,8 +95,8 @@ def _check_output(
         return exc
     if ref.topic is None and not settings.publishTopic:
         return function.error(
-            f"Component '{ref.component}' has no 'publishTopic' metadata, so this output has "
-            "no topic: add publishTopic to the Component or 'topic' to this output",
+            f"Component '{shown(ref.component)}' has no 'publishTopic' metadata, so this "
+            "output has no topic: add publishTopic to the Component or 'topic' to this output",
             f"spec.outputs.{name}",
         )
     return None
@@ -115,14 +121,14 @@ def _check_bus(bus: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
     if component is None:
         known = sorted(c.name for c in catalog.of_kind("Component"))
         yield bus.error(
-            f"Component '{name}' not found; loaded Components: {known or 'none'} "
+            f"Component '{shown(name)}' not found; loaded Components: {known or 'none'} "
             "(add one with -f or --components)",
             "spec.component",
         )
         return
     if not component.resource.is_pubsub:
         yield bus.error(
-            f"Component '{name}' has type '{component.resource.spec.type}', "
+            f"Component '{shown(name)}' has type '{shown(component.resource.spec.type)}', "
             "but an EventBus needs a pub/sub component (pubsub.*)",
             "spec.component",
         )
@@ -150,8 +156,8 @@ def _check_bus_ref(item: Loaded, name: str, field: str, catalog: Catalog) -> Man
     if catalog.find_bus(item.namespace, name) is not None:
         return None
     return item.error(
-        f"EventBus '{name}' not found: there is no EventBus '{name}' in namespace "
-        f"'{item.namespace}' and no ClusterEventBus '{name}'",
+        f"EventBus '{shown(name)}' not found: there is no EventBus '{shown(name)}' in namespace "
+        f"'{item.namespace}' and no ClusterEventBus '{shown(name)}'",
         field,
     )
 
@@ -162,14 +168,14 @@ def _check_sink(item: Loaded, sink: SinkSpec | None, field: str, catalog: Catalo
     ref = sink.ref
     if ref.kind != "Function":
         return item.error(
-            f"sink.ref to a {ref.kind} cannot be resolved outside Kubernetes; use 'uri', or "
+            f"sink.ref to a {shown(ref.kind)} cannot be resolved outside Kubernetes; use 'uri', or "
             f"refer to a Function declared with apiVersion fnevents.dev/v1alpha1",
             f"{field}.ref",
         )
     if catalog.find_function(ref, item.namespace) is None:
         return item.error(
-            f"Function '{ref.namespace or item.namespace}/{ref.name}' not found; declare it "
-            "with apiVersion fnevents.dev/v1alpha1, kind Function",
+            f"Function '{shown(ref.namespace or item.namespace)}/{shown(ref.name)}' not found; "
+            "declare it with apiVersion fnevents.dev/v1alpha1, kind Function",
             f"{field}.ref",
         )
     return None
@@ -217,13 +223,14 @@ def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[
     source = catalog.get("EventSource", namespace, ref.eventSource)
     if source is None:
         yield trigger.error(
-            f"EventSource '{namespace}/{ref.eventSource}' not found", f"{field}.eventSource"
+            f"EventSource '{shown(namespace)}/{shown(ref.eventSource)}' not found",
+            f"{field}.eventSource",
         )
         return
     events = {event for _, event, _ in source.resource.spec.events()}
     if ref.event not in events:
         yield trigger.error(
-            f"EventSource '{ref.eventSource}' has no event '{ref.event}'; "
+            f"EventSource '{shown(ref.eventSource)}' has no event '{shown(ref.event)}'; "
             f"its events are: {', '.join(sorted(events))}",
             f"{field}.event",
         )
@@ -231,16 +238,16 @@ def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[
     source_bus = source.resource.spec.eventBus
     if not source_bus:
         catalog.warnings.append(
-            f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which has "
-            "no eventBus, so it publishes nothing this trigger can receive"
+            f"{trigger.label}: input '{name}' reads EventSource '{shown(ref.eventSource)}', "
+            "which has no eventBus, so it publishes nothing this trigger can receive"
         )
     elif _bus_key(catalog, namespace, source_bus) != _bus_key(
         catalog, trigger.namespace, trigger.resource.spec.eventBus
     ):
         catalog.warnings.append(
-            f"{trigger.label}: input '{name}' reads EventSource '{ref.eventSource}', which "
-            f"publishes on EventBus '{source_bus}', not on the trigger's "
-            f"'{trigger.resource.spec.eventBus}'"
+            f"{trigger.label}: input '{name}' reads EventSource '{shown(ref.eventSource)}', which "
+            f"publishes on EventBus '{shown(source_bus)}', not on the trigger's "
+            f"'{shown(trigger.resource.spec.eventBus)}'"
         )
 
 

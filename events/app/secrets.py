@@ -13,6 +13,7 @@ import os
 import re
 
 from events.app.catalog import Catalog
+from events.errors import ManifestError, quote, shorten
 from events.manifests.common import SecretKeyRef
 from events.manifests.loader import Loaded
 
@@ -22,9 +23,14 @@ def env_name(ref: SecretKeyRef) -> str:
 
 
 def resolve_secret(ref: SecretKeyRef, namespace: str, catalog: Catalog) -> str | None:
+    """The value, or None when neither a Secret manifest nor the environment has it; a
+    Secret whose value is not text raises ManifestError naming the Secret."""
     secret = catalog.get("Secret", namespace, ref.name)
     if secret is not None:
-        value = secret.resource.value(ref.key)
+        try:
+            value = secret.resource.value(ref.key)
+        except ValueError as exc:
+            raise secret.error(str(exc), "data") from None
         if value is not None:
             return value
     return os.environ.get(env_name(ref))
@@ -35,12 +41,20 @@ def resolve_component_metadata(component: Loaded, catalog: Catalog) -> dict[str,
     resolved: dict[str, str] = {}
     for index, item in enumerate(component.resource.spec.metadata):
         if item.secretKeyRef is not None:
-            value = resolve_secret(item.secretKeyRef, component.namespace, catalog)
+            try:
+                value = resolve_secret(item.secretKeyRef, component.namespace, catalog)
+            except ManifestError as exc:
+                ref = item.secretKeyRef
+                raise component.error(
+                    f"cannot use secret {quote(ref.name)} key {quote(ref.key)}: {exc}",
+                    f"spec.metadata[{index}].secretKeyRef",
+                ) from None
             if value is None:
                 ref = item.secretKeyRef
                 raise component.error(
-                    f"secret '{ref.name}' key '{ref.key}' not found: add a v1 Secret manifest "
-                    f"named '{ref.name}' or set the environment variable {env_name(ref)}",
+                    f"secret {quote(ref.name)} key {quote(ref.key)} not found: add a v1 Secret "
+                    f"manifest named {quote(ref.name)} or set the environment variable "
+                    f"{shorten(env_name(ref))}",
                     f"spec.metadata[{index}].secretKeyRef",
                 )
             resolved[item.name] = value

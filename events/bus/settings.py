@@ -13,23 +13,30 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from events.durations import GO_FORMAT_HINT, parse_go_duration
-from events.errors import ManifestError
+from events.durations import GO_FORMAT_HINT, OutOfRange, number_of_seconds, parse_go_duration
+from events.errors import ManifestError, quote
 from events.manifests.loader import Loaded
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
 def _dapr_duration(value: Any) -> float:
-    """Dapr reads a plain integer as milliseconds and anything else as a Go duration."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected {GO_FORMAT_HINT} or milliseconds, got {value!r}")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return float(value) / 1000.0
+    """Dapr reads a plain integer as milliseconds and anything else as a Go duration
+    (finite, and at most the longest Go duration, like every duration fnevents reads)."""
+    expected = f"expected {GO_FORMAT_HINT} or milliseconds, got {quote(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(expected)
+    if isinstance(value, int | float):
+        return number_of_seconds(value, unit=0.001)
+    digits = value.strip()
+    if digits.isascii() and digits.isdigit():
+        return number_of_seconds(float(digits), value, unit=0.001)  # float('9'*400) is inf
     try:
-        return parse_go_duration(str(value))
+        return parse_go_duration(value)
+    except OutOfRange:
+        raise
     except ValueError:
-        raise ValueError(f"expected {GO_FORMAT_HINT} or milliseconds, got {value!r}") from None
+        raise ValueError(expected) from None
 
 
 #: Seconds; written as Dapr writes durations ('15s', '1m', or '15000' milliseconds).

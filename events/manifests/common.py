@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from events.durations import FORMAT_HINT, parse_duration
+from events.durations import FORMAT_HINT, OutOfRange, parse_duration
+from events.errors import quote
 
 DEFAULT_NAMESPACE = "default"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -16,8 +17,10 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 def _duration(value: Any) -> float:
     try:
         return parse_duration(value)
-    except (ValueError, AttributeError):
-        raise ValueError(f"expected {FORMAT_HINT}, got {value!r}") from None
+    except OutOfRange:  # it reads as a duration, but a ridiculous one: say so
+        raise
+    except ValueError:
+        raise ValueError(f"expected {FORMAT_HINT}, got {quote(value)}") from None
 
 
 #: Seconds, written by users as '5s', '1m30s', 'PT5S' or a number of seconds.
@@ -45,7 +48,7 @@ class Metadata(BaseModel):
     def _dns_name(cls, value: str) -> str:
         if not _DNS_LABEL.fullmatch(value) or len(value) > 253:
             raise ValueError(
-                f"{value!r} is not a valid Kubernetes name: use lower-case letters, "
+                f"{quote(value)} is not a valid Kubernetes name: use lower-case letters, "
                 "digits, '-' and '.', starting and ending with a letter or digit"
             )
         return value
@@ -70,7 +73,7 @@ class SinkSpec(Model):
     @classmethod
     def _http_uri(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            raise ValueError(f"expected an http:// or https:// URL, got {quote(value)}")
         return value
 
     @model_validator(mode="after")

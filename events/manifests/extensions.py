@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from events.errors import quote
 from events.manifests.common import Duration, Model
 
 #: CloudEvents attribute names: lower-case letters and digits (CloudEvents 1.0, section 3.1.1).
@@ -65,7 +66,7 @@ class FilterSpec(Model):
         for name in clauses:
             if not _ATTRIBUTE_NAME.fullmatch(name):
                 raise ValueError(
-                    f"{name!r} is not a CloudEvents attribute name (lower-case letters and "
+                    f"{quote(name)} is not a CloudEvents attribute name (lower-case letters and "
                     f"digits, at most 20), e.g. 'type', 'source', 'subject', 'partitionkey'"
                 )
         return clauses

@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from events.errors import quote
 from events.manifests.common import Metadata, Model
 
 API_VERSION = "fnevents.dev/v1alpha1"
@@ -100,7 +101,7 @@ class FunctionSpec(Model):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            raise ValueError(f"expected an http:// or https:// URL, got {quote(value)}")
         return value
 
 

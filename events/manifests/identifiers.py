@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from events.errors import quote
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CEL_RESERVED = frozenset(
     {
@@ -40,8 +42,8 @@ def check_input_name(name: str) -> None:
         if fixed[:1].isdigit():
             fixed = f"_{fixed}"
         raise ValueError(
-            f"input name {name!r} is not an identifier, so a condition cannot refer to it "
-            f"('-' would parse as subtraction); use letters, digits and '_', e.g. {fixed!r}"
+            f"input name {quote(name)} is not an identifier, so a condition cannot refer to it "
+            f"('-' would parse as subtraction); use letters, digits and '_', e.g. {quote(fixed)}"
         )
     if name in _CEL_RESERVED:
-        raise ValueError(f"input name {name!r} is a reserved word in CEL; choose another name")
+        raise ValueError(f"input name {quote(name)} is a reserved word in CEL; choose another name")

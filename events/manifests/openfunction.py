@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from events.errors import quote, shorten
 from events.manifests.common import Duration, Metadata, Model, SinkSpec
 from events.manifests.extensions import DeliverySpec, FilterSpec
 from events.manifests.identifiers import check_input_name
@@ -176,14 +177,14 @@ class EventSourceSpec(Model):
         for name in names:
             if not _EVENT_NAME.fullmatch(name):
                 raise ValueError(
-                    f"event name {name!r} must be letters, digits, '-', '_' or '.' "
+                    f"event name {quote(name)} must be letters, digits, '-', '_' or '.' "
                     "(it becomes part of a topic name)"
                 )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(
-                f"event name(s) {duplicates} appear under more than one source kind; "
-                "each event name maps to one topic, so names must be unique"
+                f"event name(s) {shorten(str(duplicates), 300)} appear under more than one "
+                "source kind; each event name maps to one topic, so names must be unique"
             )
         return self
 
