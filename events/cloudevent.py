@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from events.errors import InvalidCloudEvent
+from events.errors import InvalidCloudEvent, quote, shorten
 
 SPEC_VERSION = "1.0"
 CONTEXT_ATTRIBUTES = (
@@ -45,6 +45,7 @@ _RFC3339_COMMON = re.compile(
 _fromisoformat = datetime.fromisoformat
 _MISSING: Any = object()
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_NOT_HEADER_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 _EMPTY: Mapping[str, ExtensionValue] = MappingProxyType({})
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # the spec's Integer type is signed 32-bit
 type_of = type  # the constructor's parameter named `type` shadows the builtin
@@ -232,16 +233,18 @@ def parse_time(value: str) -> datetime:
         except ValueError:
             pass  # the general path raises the error, worded as always
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise InvalidCloudEvent("time", f"must be an RFC 3339 timestamp, got {value!r}")
+        raise InvalidCloudEvent("time", f"must be an RFC 3339 timestamp, got {quote(value)}")
     try:
         return _fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidCloudEvent("time", f"is not a real date/time: {value!r} ({exc})") from None
+        raise InvalidCloudEvent(
+            "time", f"is not a real date/time: {quote(value)} ({shorten(str(exc))})"
+        ) from None
 
 
 def _require_text(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise InvalidCloudEvent(name, f"must be a non-empty string, got {value!r}")
+        raise InvalidCloudEvent(name, f"must be a non-empty string, got {quote(value)}")
 
 
 def _build(
@@ -270,7 +273,9 @@ def _build(
     if type_of(type) is not str or not type:
         _require_text("type", type)
     if specversion != SPEC_VERSION:
-        raise InvalidCloudEvent("specversion", f"must be '{SPEC_VERSION}', got {specversion!r}")
+        raise InvalidCloudEvent(
+            "specversion", f"must be '{SPEC_VERSION}', got {quote(specversion)}"
+        )
     if extensions:
         _check_extensions(extensions)
         # a dict only from_attributes holds needs no defensive copy
@@ -300,14 +305,49 @@ def _build(
 def _check_optional(time: Any, datacontenttype: Any, subject: Any, dataschema: Any) -> None:
     if time is not None:
         parse_time(time)
-    if datacontenttype is not None and (type_of(datacontenttype) is not str or not datacontenttype):
-        _require_text("datacontenttype", datacontenttype)
+    if datacontenttype is not None and (
+        type_of(datacontenttype) is not str or datacontenttype not in _GOOD_TYPES
+    ):
+        _check_content_type(datacontenttype)
     if subject is not None and (type_of(subject) is not str or not subject):
         _require_text("subject", subject)
     if dataschema is not None:
         _require_text("dataschema", dataschema)
         if not _URI_SCHEME.match(dataschema):
-            raise InvalidCloudEvent("dataschema", f"must be an absolute URI, got {dataschema!r}")
+            raise InvalidCloudEvent(
+                "dataschema", f"must be an absolute URI, got {quote(dataschema)}"
+            )
+
+
+#: Content types already checked; a stream uses a handful, so the checks run once each.
+#: Bounded in count and length, since the wire chooses them.
+_GOOD_TYPES: set[str] = set()
+_GOOD_TYPES_LIMIT = 1024
+_GOOD_TYPES_LONGEST = 200
+
+
+def _check_content_type(value: Any) -> None:
+    """``datacontenttype`` travels as a header in every binary mode, where a control
+    character (but tab) is refused and a lone surrogate cannot be written; and there a
+    CloudEvents format would make a receiver read the data as the event itself."""
+    if type_of(value) is not str or not value:
+        _require_text("datacontenttype", value)
+    if not (value.isascii() and value.isprintable()) and _NOT_HEADER_TEXT.search(value):
+        raise InvalidCloudEvent(
+            "datacontenttype",
+            f"must not hold control characters or lone surrogates, got {quote(value)}",
+        )
+    if value.lstrip()[:23].lower() == "application/cloudevents":
+        raise InvalidCloudEvent(
+            "datacontenttype",
+            f"names a CloudEvents format ({quote(value)}), which binary mode cannot carry as "
+            "data: a receiver would read the data as the event itself; send a nested event "
+            "as application/json",
+        )
+    # only an exact str is remembered: a subclass may compare equal and behave otherwise
+    known = len(_GOOD_TYPES) < _GOOD_TYPES_LIMIT and len(value) <= _GOOD_TYPES_LONGEST
+    if known and type_of(value) is str:
+        _GOOD_TYPES.add(value)
 
 
 # The slots' own setters: a frozen dataclass refuses setattr, and object.__setattr__
@@ -345,7 +385,8 @@ def _check_extensions(extensions: Mapping[str, Any]) -> None:
 def _check_extension_name(name: Any) -> None:
     if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
         raise InvalidCloudEvent(
-            str(name), "extension names must be lower-case letters and digits only"
+            shorten(name) if isinstance(name, str) else quote(name),
+            "extension names must be lower-case letters and digits only",
         )
     if name in RESERVED_NAMES:
         raise InvalidCloudEvent(name, "is a reserved attribute name, not an extension")
@@ -358,9 +399,11 @@ def _check_extension_value(name: str, value: Any) -> None:
         return
     if not isinstance(value, str | int | bool | bytes):
         raise InvalidCloudEvent(
-            name,
+            shorten(name),
             f"extension values must be string, integer, boolean or binary, "
             f"got {type(value).__name__}",
         )
     if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
-        raise InvalidCloudEvent(name, f"integers must fit in 32 bits (spec), got {value}")
+        raise InvalidCloudEvent(
+            shorten(name), f"integers must fit in 32 bits (spec), got {quote(value)}"
+        )

@@ -23,8 +23,9 @@ Everything else is wrapped (``dev.fnevents.kafka.record``):
 * ``id``: ``{topic}/{partition}/{offset}``, the same every time the record is read;
 * ``time``: the record's timestamp (the producer's CreateTime, or the broker's
   LogAppendTime if the topic says so), RFC 3339 in UTC to the millisecond;
-* ``datacontenttype``: the ``content-type`` header when the producer sent one,
-  else detected (JSON, text or bytes).
+* ``datacontenttype``: the ``content-type`` header when the producer sent one (the
+  value read by its charset, as every source does: :mod:`sources.normalize`), else
+  detected (JSON, text or bytes).
 
 Tombstones (a record without a value): with ``ce_`` headers it is a CloudEvent
 without data (binding 3.2.2) and passes through; without, it is wrapped as an
@@ -32,9 +33,9 @@ event with neither ``data`` nor ``datacontenttype``, so a deleted key still
 reaches consumers. An empty value (``b""``) is not a tombstone: it is wrapped as
 empty ``text/plain``.
 
-Input that claims to be a CloudEvent but is invalid, a declared JSON value that
-does not parse, or a ``content-type`` header that is not UTF-8 raises
-:class:`~sources.normalize.Rejected`.
+Input that claims to be a CloudEvent but is invalid, a ``content-type`` header that
+is not UTF-8, or a value that cannot be carried as declared (see
+:mod:`sources.normalize`, rule 3) raises :class:`~sources.normalize.Rejected`.
 """
 
 from __future__ import annotations

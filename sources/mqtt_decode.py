@@ -22,8 +22,8 @@ redelivery of the same message keeps its id, and so does a second message with
 the same bytes on the same topic (telemetry normally carries a timestamp or a
 sequence number, which keeps readings apart).
 
-A CloudEvent that is invalid, or a payload whose declared JSON does not parse,
-raises :class:`~sources.normalize.Rejected`.
+A CloudEvent that is invalid, or a payload that cannot be carried as declared (see
+:mod:`sources.normalize`, rule 3), raises :class:`~sources.normalize.Rejected`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from events.bindings.mqtt import from_mqtt3, from_mqtt5
+from events.bindings.mqtt import from_mqtt5
+from events.bindings.structured import from_dict
 from events.cloudevent import CloudEvent
 from sources.normalize import Origin, content_id, passthrough, structured_document, wrap
 
@@ -68,8 +69,10 @@ def to_event(
         user_properties and any(name == "specversion" for name, _ in user_properties)
     ):
         return passthrough(from_mqtt5, payload, content_type, user_properties)
-    if not content_type and _MARKER in payload and structured_document(payload) is not None:
-        return passthrough(from_mqtt3, payload)
+    if not content_type and _MARKER in payload:
+        document = structured_document(payload)
+        if document is not None:
+            return passthrough(from_dict, document)
     origin = Origin(
         kind="mqtt",
         source=f"mqtt://{address}/{topic}",

@@ -8,15 +8,22 @@
    - ``source``: the origin, e.g. ``mqtt://broker:1883/vehicles/7/telemetry``;
    - ``subject``: the MQTT topic, Kafka key or stream name;
    - ``time``: the broker's timestamp when it has one, else now;
-   - ``datacontenttype``: ``application/json`` when the payload parses as JSON
-     (``data`` is then the parsed value), ``text/plain`` for other UTF-8 text,
-     ``application/octet-stream`` otherwise -- unless the transport declared one;
+   - ``datacontenttype``: the type the transport declared, read by the rule every
+     binding follows (:func:`events.bindings.data.decode_payload`: JSON parsed, text
+     decoded with its declared charset and kept as declared, JSON in another
+     charset re-declared ``charset=utf-8``, anything else bytes); when none was
+     declared, ``application/json`` if the payload parses as JSON (``data`` is then
+     the parsed value), ``text/plain`` for other UTF-8 text,
+     ``application/octet-stream`` otherwise;
    - ``id``: stable across redelivery of the same upstream message (Kafka
      ``topic/partition/offset``, stream ``name/entry-id``; for transports without
      positions, a hash of where it came from and what it says).
-3. Input that cannot become an event -- it claims to be a CloudEvent but is
-   invalid, or it declares JSON that does not parse -- raises :class:`Rejected`;
-   the source sends it to its dead letter with the reason and moves on.
+3. Input that cannot become an event, or could never be delivered as one, raises
+   :class:`Rejected`: it claims to be a CloudEvent but is invalid; it declares JSON
+   that does not parse, a charset that is unknown or not a text encoding, or text
+   that does not decode by it; its JSON is nested deeper than can be written
+   (:data:`events.bindings.data.MAX_DATA_DEPTH`). The source sends it to its dead
+   letter with the reason and moves on (HTTP ingest answers 400).
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ from typing import Any
 
 import orjson
 
-from events.bindings.data import sniff_data
-from events.cloudevent import CloudEvent, is_json_content_type, now_rfc3339
-from events.errors import FnEventsError, InvalidCloudEvent
+from events.bindings.data import check_depth, decode_payload, sniff_data
+from events.cloudevent import CloudEvent, now_rfc3339
+from events.errors import PROBLEM_LIMIT, FnEventsError, InvalidCloudEvent, quote, shorten
 
 KIND_TYPES = {
     "mqtt": "dev.fnevents.mqtt.message",
@@ -41,11 +48,21 @@ KIND_TYPES = {
 
 
 class Rejected(FnEventsError, ValueError):
-    """Input that cannot become a CloudEvent; ``reason`` says why."""
+    """Input that cannot become a CloudEvent; ``reason`` says why, in bounded length and
+    always writable as UTF-8 (it travels in the dead letter, and quotes the input)."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+        self.reason = bounded(reason)
+        super().__init__(self.reason)
+
+
+def bounded(reason: str) -> str:
+    """A reason as it may be told: at most PROBLEM_LIMIT characters, and UTF-8 (a lone
+    surrogate, which stands for a raw byte of the input, is written ``\\udcXX``)."""
+    reason = shorten(reason, PROBLEM_LIMIT)
+    if not reason.isascii():
+        reason = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+    return reason
 
 
 @dataclass(frozen=True)
@@ -69,17 +86,22 @@ def content_id(*parts: str | bytes) -> str:
 
 
 def wrap(payload: bytes, origin: Origin, content_type: str | None = None) -> CloudEvent:
-    """Wrap a payload that is not a CloudEvent. Raises Rejected for declared-but-bad JSON."""
-    data, detected = _detect(payload, content_type)
-    return CloudEvent(
-        id=origin.id,
-        source=origin.source,
-        type=KIND_TYPES[origin.kind],
-        datacontenttype=detected,
-        subject=origin.subject,
-        time=origin.time or now_rfc3339(),
-        data=data,
-    )
+    """Wrap a payload that is not a CloudEvent; Rejected for what cannot be one (see 3.)."""
+    try:
+        data, detected = (
+            decode_payload(payload, content_type) if content_type else sniff_data(payload)
+        )
+        return CloudEvent(
+            id=origin.id,
+            source=origin.source,
+            type=KIND_TYPES[origin.kind],
+            datacontenttype=detected,
+            subject=origin.subject,
+            time=origin.time or now_rfc3339(),
+            data=data,
+        )
+    except InvalidCloudEvent as exc:
+        raise Rejected(_payload_problem(exc, content_type)) from None
 
 
 def passthrough(decode: Any, *args: Any) -> CloudEvent:
@@ -87,31 +109,38 @@ def passthrough(decode: Any, *args: Any) -> CloudEvent:
     try:
         return decode(*args)
     except InvalidCloudEvent as exc:
-        raise Rejected(f"claims to be a CloudEvent but is invalid: {exc}") from None
+        raise _invalid(exc) from None
 
 
-def _detect(payload: bytes, content_type: str | None) -> tuple[Any, str]:
-    if content_type:
-        if is_json_content_type(content_type):
-            try:
-                return orjson.loads(payload), content_type
-            except orjson.JSONDecodeError as exc:
-                raise Rejected(f"declared {content_type} but is not valid JSON: {exc}") from None
-        if content_type.startswith("text/"):
-            return payload.decode("utf-8", "replace"), content_type
-        return bytes(payload), content_type
-    return sniff_data(payload)
+def _invalid(exc: InvalidCloudEvent) -> Rejected:
+    return Rejected(f"claims to be a CloudEvent but is invalid: {exc}")
 
 
-def structured_document(payload: bytes) -> dict[str, Any] | None:
+def _payload_problem(exc: InvalidCloudEvent, content_type: str | None) -> str:
+    if exc.attribute == "data":
+        return exc.problem if exc.problem.startswith("declared") else f"the payload {exc.problem}"
+    if exc.attribute == "datacontenttype":  # e.g. a charset that is not a text encoding
+        return f"content type {quote(content_type)} {exc.problem}"
+    return str(exc)
+
+
+def structured_document(payload: bytes, broken_is_text: bool = False) -> dict[str, Any] | None:
     """The JSON object in ``payload`` if it is meant as a structured CloudEvent (it has
-    ``specversion``), else None; Rejected if it starts as an object but does not parse."""
+    ``specversion``), else None; Rejected if it starts as an object but does not parse
+    (unless ``broken_is_text``: then it is None too), or if its data is nested too deeply
+    to deliver."""
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        if payload.lstrip()[:1] == b"{":
+        if payload.lstrip()[:1] == b"{" and not broken_is_text:
             raise Rejected(
                 f"looks like a structured CloudEvent but is not valid JSON: {exc}"
             ) from None
         return None
-    return document if isinstance(document, dict) and "specversion" in document else None
+    if not isinstance(document, dict) or "specversion" not in document:
+        return None
+    try:
+        check_depth(payload, document.get("data"))
+    except InvalidCloudEvent as exc:
+        raise _invalid(exc) from None
+    return document

@@ -22,8 +22,9 @@ A Pub/Sub message is its payload: a structured CloudEvent passes through as in 2
 anything else is wrapped (``dev.fnevents.redis.message``, ``id``
 ``redis:{hash of channel and payload}``).
 
-Input that claims to be a CloudEvent but is invalid, or a multi-field entry with a
-field that is not UTF-8 text, raises :class:`~sources.normalize.Rejected`.
+Input that claims to be a CloudEvent but is invalid, a multi-field entry with a
+field that is not UTF-8 text, or a payload that cannot be carried (JSON nested too
+deeply: :mod:`sources.normalize`, rule 3) raises :class:`~sources.normalize.Rejected`.
 """
 
 from __future__ import annotations
@@ -32,14 +33,20 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import orjson
 
 from events.bindings import data as _data
 from events.bus import envelope
 from events.cloudevent import CloudEvent
-from sources.normalize import Origin, Rejected, content_id, passthrough, wrap
+from sources.normalize import (
+    Origin,
+    Rejected,
+    content_id,
+    passthrough,
+    structured_document,
+    wrap,
+)
 
 Fields = Mapping[bytes, bytes]
 _ATTRIBUTE_NAME = re.compile(rb"[a-z0-9]+")
@@ -95,11 +102,7 @@ def _structured(raw: bytes) -> CloudEvent | None:
     """The CloudEvent in ``raw`` if it is a JSON object with ``specversion``, else None."""
     if b"specversion" not in raw:  # cheap test first: most payloads are not events
         return None
-    try:
-        document: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(document, dict) or "specversion" not in document:
+    if structured_document(raw, broken_is_text=True) is None:
         return None
     return passthrough(partial(envelope.decode, topic="", pubsub_name="", fallback_id=""), raw)
 

@@ -5,7 +5,10 @@
 * :mod:`events.bindings.kafka` - Kafka binary and structured modes, :class:`KafkaRecord`
 * :mod:`events.bindings.mqtt` - MQTT 5 binary mode and MQTT 3.1.1 structured mode
 * :mod:`events.bindings.sdk` - conversion to and from the official ``cloudevents`` SDK
-* :mod:`events.bindings.data` - payload and header-string rules the binary modes share
+* :mod:`events.bindings.data` - payload and header-string rules the binary modes share,
+  and the one rule every binding and source reads a payload by (``decode_payload``)
+* :mod:`events.bindings.charsets` - which charsets a payload may declare, and text
+  decoded by them
 
 Submodules are not imported here, so using one codec does not load the others
 (nor the SDK). Every decoding failure raises

@@ -1,4 +1,5 @@
-"""Helpers shared by the binary-mode codecs (HTTP, Kafka, MQTT 5).
+"""Helpers shared by the binary-mode codecs (HTTP, Kafka, MQTT 5), and the one rule for
+reading a payload that every binding and every source follows.
 
 Binary mode carries ``data`` as the raw message payload and every other attribute
 as a string header. These rules live here once so all transports agree:
@@ -6,9 +7,19 @@ as a string header. These rules live here once so all transports agree:
 * payload bytes: bytes as they are; a JSON value (JSON content type, or none)
   serialized with orjson; a ``str`` encoded with the content type's charset
   (UTF-8 by default); None is no payload.
-* reading a payload: empty means no data; a JSON content type must hold valid
+* reading a payload (:func:`decode_payload`): a JSON content type must hold valid
   JSON; ``text/*``, XML and any type with a ``charset`` parameter give ``str``;
-  everything else gives ``bytes``.
+  everything else gives ``bytes``. Text is decoded with the declared charset
+  (UTF-8 when none is named), which must be a text encoding, and the content type
+  is kept: binary mode writes the text back in that charset, so the type still
+  describes the bytes a subscriber gets. JSON in another charset than UTF-8 is
+  decoded with it too, and its content type is re-declared ``charset=utf-8``:
+  ``data`` is then a JSON value, which every encoder writes as UTF-8 (RFC 8259 8.1).
+  Refused, with :class:`InvalidCloudEvent`: a charset that is unknown or not a
+  text encoding (``rot13``, ``base64``, ``zlib``...), bytes that do not decode as
+  declared, text its charset could not write back unchanged, and JSON nested
+  deeper than :data:`MAX_DATA_DEPTH` (orjson reads 1,024 levels but writes 254, so
+  such data could be read but never delivered).
 * header strings: each attribute's canonical string form from the spec's type
   system (booleans ``true``/``false``, integers in decimal, binary as base64).
 """
@@ -16,45 +27,36 @@ as a string header. These rules live here once so all transports agree:
 from __future__ import annotations
 
 import base64
-import codecs
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 
+from events.bindings.charsets import charset, decode_text, with_utf8
 from events.cloudevent import (
     CloudEvent,
     ExtensionValue,
     from_attributes,
     is_json_content_type,
 )
-from events.errors import InvalidCloudEvent
+from events.errors import InvalidCloudEvent, quote, shorten
 
 #: Content types naming a CloudEvents event format (structured and batch mode).
 STRUCTURED_PREFIX = "application/cloudevents"
 BATCH_PREFIX = "application/cloudevents-batch"
 JSON_FORMAT = "application/cloudevents+json"
 JSON_BATCH_FORMAT = "application/cloudevents-batch+json"
+#: The deepest JSON ``data`` an event can carry: orjson writes at most 254 nested arrays
+#: and objects, and the JSON event format and Dapr's envelope hold ``data`` inside the
+#: event's own object. orjson *reads* 1,024 levels, so deeper data is refused on the way in.
+MAX_DATA_DEPTH = 253
+#: JSON text this short cannot be nested deeper: each level takes two brackets.
+_SHALLOW = 2 * MAX_DATA_DEPTH
 
 
 def media_type(content_type: str | None) -> str:
     """The lower-case media type without parameters; "" when there is none."""
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def charset(content_type: str | None) -> str:
-    """The ``charset`` parameter's codec name, UTF-8 when absent."""
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            name = value.strip().strip('"')
-            try:
-                return codecs.lookup(name).name
-            except LookupError:
-                raise InvalidCloudEvent(
-                    "datacontenttype", f"names an unknown charset {name!r}"
-                ) from None
-    return "utf-8"
 
 
 def is_text_content_type(content_type: str | None) -> bool:
@@ -86,7 +88,7 @@ def encode_data(event: CloudEvent) -> bytes | None:
     raise InvalidCloudEvent(
         "data",
         f"must be str or bytes for the non-JSON content type "
-        f"{event.datacontenttype!r}, got {type(data).__name__}",
+        f"{quote(event.datacontenttype)}, got {type(data).__name__}",
     )
 
 
@@ -98,34 +100,69 @@ def dumps_data(data: Any) -> bytes:
         raise InvalidCloudEvent("data", f"is not JSON-serializable: {exc}") from None
 
 
-def decode_data(body: bytes | None, content_type: str | None) -> Any:
-    """The ``data`` value of a binary-mode payload, by its content type."""
-    if not body:
-        return None
+def decode_payload(body: bytes, content_type: str | None) -> tuple[Any, str | None]:
+    """``data`` for a payload of the declared ``content_type`` (None means JSON, as the
+    spec says), and the content type the event then has: the one rule (module docstring)."""
     if is_json_content_type(content_type):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidCloudEvent(
-                "data",
-                f"is declared JSON ({content_type or 'no content type'}) "
-                f"but is not valid JSON: {exc}",
-            ) from None
+        return _json_payload(body, content_type)
     if is_text_content_type(content_type):
-        try:
-            return bytes(body).decode(charset(content_type))
-        except UnicodeDecodeError as exc:
-            raise InvalidCloudEvent("data", f"is not valid text as declared: {exc}") from None
-    return bytes(body)
+        return decode_text(body, content_type), content_type
+    return bytes(body), content_type
+
+
+def _json_payload(body: bytes, content_type: str | None) -> tuple[Any, str | None]:
+    # a type without parameters names no charset: UTF-8, what orjson reads (the usual case)
+    codec = "utf-8" if not content_type or ";" not in content_type else charset(content_type)
+    raw: bytes | str = body if codec == "utf-8" else decode_text(body, content_type)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        declared = shorten(content_type) if content_type else "JSON (no content type)"
+        raise InvalidCloudEvent(
+            "data", f"declared {declared} but is not valid JSON: {exc}"
+        ) from None
+    if len(raw) > _SHALLOW:
+        check_depth(raw, value)
+    if codec != "utf-8" and content_type:  # data is now a JSON value, written as UTF-8
+        content_type = with_utf8(content_type)
+    return value, content_type
+
+
+def check_depth(raw: bytes | bytearray | memoryview | str, data: Any) -> None:
+    """Refuse JSON ``data`` (parsed from ``raw``) nested deeper than :data:`MAX_DATA_DEPTH`.
+
+    On the hot path this costs a length test, and for a payload over 506 bytes two
+    counts of its brackets: each level takes an opening bracket, so only a payload with
+    more than MAX_DATA_DEPTH of them is measured, by writing it as delivery will."""
+    if len(raw) <= _SHALLOW or not isinstance(data, dict | list):
+        return
+    if isinstance(raw, memoryview):
+        raw = raw.tobytes()
+    openers = ("[", "{") if isinstance(raw, str) else (b"[", b"{")
+    if raw.count(openers[0]) + raw.count(openers[1]) <= MAX_DATA_DEPTH:  # type: ignore[arg-type]
+        return
+    try:
+        orjson.dumps([data])  # the list stands for the event's own object around data
+    except orjson.JSONEncodeError:
+        raise InvalidCloudEvent(
+            "data",
+            f"is JSON nested more than {MAX_DATA_DEPTH} levels deep, which can be read but "
+            f"never delivered (JSON is written at most {MAX_DATA_DEPTH + 1} levels deep, and "
+            "the event's own object is one of them)",
+        ) from None
 
 
 def sniff_data(body: bytes) -> tuple[Any, str]:
     """Data and content type of a payload that declares none: JSON if it parses, else
-    UTF-8 text, else bytes."""
+    UTF-8 text, else bytes. JSON too deeply nested to deliver is refused."""
     try:
-        return orjson.loads(body), "application/json"
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
         pass
+    else:
+        if len(body) > _SHALLOW:
+            check_depth(body, value)
+        return value, "application/json"
     try:
         return bytes(body).decode("utf-8"), "text/plain"
     except UnicodeDecodeError:
@@ -157,7 +194,9 @@ def utf8(attribute: str, text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidCloudEvent(attribute, "is not valid Unicode (lone surrogate)") from None
+        raise InvalidCloudEvent(
+            shorten(attribute), "is not valid Unicode (lone surrogate)"
+        ) from None
 
 
 def from_utf8(attribute: str, raw: bytes) -> str:
@@ -165,19 +204,25 @@ def from_utf8(attribute: str, raw: bytes) -> str:
     try:
         return bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidCloudEvent(attribute, "is not valid UTF-8") from None
+        raise InvalidCloudEvent(shorten(attribute), "is not valid UTF-8") from None
 
 
 def from_binary(attributes: Mapping[str, str], body: bytes | None) -> CloudEvent:
-    """An event from decoded header attributes (``datacontenttype`` included) and payload."""
-    data = decode_data(body, attributes.get("datacontenttype"))
+    """An event from decoded header attributes (``datacontenttype`` included) and payload;
+    an empty payload is no data."""
+    if not body:
+        return from_attributes(attributes)
+    content_type = attributes.get("datacontenttype")
+    data, declared = decode_payload(body, content_type)
+    if declared is not content_type:
+        attributes = {**attributes, "datacontenttype": declared}
     return from_attributes(attributes, data)
 
 
 def require_json_format(media: str, expected: str) -> None:
     """Reject event formats other than JSON (e.g. ``application/cloudevents+avro``)."""
     if media != expected:
-        raise InvalidCloudEvent("body", f"unsupported CloudEvents format {media!r}")
+        raise InvalidCloudEvent("body", f"unsupported CloudEvents format {quote(media)}")
 
 
 def not_a_cloudevent(where: str, exc: InvalidCloudEvent) -> InvalidCloudEvent:

@@ -26,6 +26,7 @@ from events.bindings import data as _data
 from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
 from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
 from events.errors import InvalidCloudEvent
+from events.errors import quote as shown
 
 STRUCTURED_CONTENT_TYPE = _data.JSON_FORMAT
 BATCH_CONTENT_TYPE = _data.JSON_BATCH_FORMAT
@@ -101,14 +102,17 @@ def decode_header_value(attribute: str, value: str) -> str:
     """Undo :func:`encode_header_value`; also accepts RFC 7230 quoted strings.
 
     Older senders quoted values instead of percent-encoding them, and the spec
-    says receivers must still accept that. Invalid UTF-8 is rejected.
+    says receivers must still accept that. Invalid UTF-8 is rejected, whether
+    percent-encoded or sent raw (servers such as aiohttp hand raw bytes that are not
+    UTF-8 over as lone surrogates, which stand for those bytes).
     """
     value = value.strip()
     if "%" not in value and '"' not in value and value.isascii():
         return value  # nothing encoded: unquoting would return it unchanged
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
-    return _data.from_utf8(attribute, unquote_to_bytes(value))
+    raw = value.encode("utf-8", "surrogatepass")  # a surrogate fails the UTF-8 test below
+    return _data.from_utf8(attribute, unquote_to_bytes(raw))
 
 
 def _from_binary(lower: Mapping[str, str], content_type: str | None, body: bytes) -> CloudEvent:
@@ -116,7 +120,7 @@ def _from_binary(lower: Mapping[str, str], content_type: str | None, body: bytes
         raise InvalidCloudEvent(
             "specversion",
             f"not a CloudEvent: no ce-specversion header and Content-Type "
-            f"{content_type!r} is not a CloudEvents format",
+            f"{shown(content_type)} is not a CloudEvents format",
         )
     if _PREFIX + "datacontenttype" in lower:
         # section 3.1.1: the content type travels only as Content-Type

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from events.bindings import data as _data
 from events.bindings.structured import from_json, to_json
 from events.cloudevent import CloudEvent
-from events.errors import InvalidCloudEvent
+from events.errors import InvalidCloudEvent, shorten
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _ATTRIBUTE_NAME = re.compile(r"[a-z0-9]+")
@@ -77,6 +77,6 @@ def _attributes(user_properties: Iterable[tuple[str, str]]) -> dict[str, str]:
             continue  # not an attribute name: an application property
         if name in attributes:
             # MQTT allows repeated properties, but an attribute has one value
-            raise InvalidCloudEvent(name, "appears in more than one user property")
+            raise InvalidCloudEvent(shorten(name), "appears in more than one user property")
         attributes[name] = value
     return attributes

@@ -14,23 +14,32 @@ JSON string; both members at once is an error.
 
 Extensions keep their JSON type (string, integer, boolean); a ``bytes`` extension
 is written as its base64 string and so reads back as a string.
+
+Reading keeps only what binary mode can deliver as declared (the rule of
+:func:`events.bindings.data.decode_payload`): ``data_base64`` without a
+``datacontenttype`` is declared ``application/octet-stream``; bytes declared JSON
+or text must read as declared; JSON declared in a charset other than UTF-8 is
+re-declared ``charset=utf-8``; text must be writable in its declared charset; and
+JSON text with ``data`` nested deeper than can be written again is refused
+(:func:`events.bindings.data.check_depth`).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
+from events.bindings.charsets import charset, with_utf8, written_back
+from events.bindings.data import check_depth, decode_payload, is_text_content_type
 from events.cloudevent import (
     CloudEvent,
     from_attributes,
     is_json_content_type,
 )
-from events.errors import InvalidCloudEvent
+from events.errors import InvalidCloudEvent, quote
 
 
 def to_dict(event: CloudEvent) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
         raise InvalidCloudEvent(
             "data",
             f"must be str or bytes for the non-JSON content type "
-            f"{event.datacontenttype!r}, got {type(data).__name__}",
+            f"{quote(event.datacontenttype)}, got {type(data).__name__}",
         )
     return out
 
@@ -85,12 +94,21 @@ def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
         )
     data = attributes.pop("data", None)
     data_base64 = attributes.pop("data_base64", None)
-    if data_base64 is None and (data is None or type(data) is str):
-        return from_attributes(attributes, data)  # nothing for the content type to decide
+    if data_base64 is None and data is None:
+        return from_attributes(attributes)  # no data: nothing for the content type to decide
     content_type = attributes.get("datacontenttype")
+    # a type with no parameters names no charset: the data is what it says (the usual case)
+    plain = type(content_type) is str and ";" not in content_type
+    if data_base64 is None and type(data) is str and (plain or content_type is None):
+        return from_attributes(attributes, data)
     # A non-string content type counts as JSON here; from_attributes reports it.
     is_json = not isinstance(content_type, str) or is_json_content_type(content_type)
-    return from_attributes(attributes, _read_data(data, data_base64, content_type, is_json))
+    data = _read_data(data, data_base64, content_type, is_json)
+    if data_base64 is not None or not plain:
+        declared = _as_delivered(data, content_type, is_json, data_base64 is not None)
+        if declared is not content_type:
+            attributes["datacontenttype"] = declared
+    return from_attributes(attributes, data)
 
 
 def _read_data(data: Any, data_base64: Any, content_type: Any, is_json: bool) -> Any:
@@ -102,15 +120,41 @@ def _read_data(data: Any, data_base64: Any, content_type: Any, is_json: bool) ->
             raise InvalidCloudEvent("data_base64", "must be a base64 string")
         try:
             return base64.b64decode(data_base64, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or a character that is not ASCII
             raise InvalidCloudEvent("data_base64", f"is not valid base64: {exc}") from None
     if data is not None and not is_json and not isinstance(data, str):
         raise InvalidCloudEvent(
             "data",
-            f"must be a JSON string for the non-JSON content type {content_type!r}, "
+            f"must be a JSON string for the non-JSON content type {quote(content_type)}, "
             f"got {type(data).__name__}",
         )
     return data
+
+
+def _as_delivered(data: Any, content_type: Any, is_json: bool, raw: bool) -> Any:
+    """The content type that describes ``data`` as binary mode will deliver it: the one
+    rule of :func:`events.bindings.data.decode_payload`, from the other side. Bytes
+    without a type are ``application/octet-stream`` (absent means JSON); bytes declared
+    JSON or text must read as declared; JSON declared in another charset than UTF-8
+    becomes ``charset=utf-8`` (JSON is written as UTF-8); text must be writable in its
+    charset."""
+    if not isinstance(content_type, str):  # absent (or not a string: from_attributes says so)
+        return "application/octet-stream" if raw and content_type is None else content_type
+    codec = charset(content_type)
+    if raw:
+        if is_json or is_text_content_type(content_type):
+            try:
+                decode_payload(data, content_type)
+            except InvalidCloudEvent as exc:
+                raise InvalidCloudEvent("data_base64", exc.problem) from None
+        return content_type
+    if codec == "utf-8":
+        return content_type
+    if is_json:
+        return with_utf8(content_type)
+    if isinstance(data, str) and not written_back(data, codec):
+        raise InvalidCloudEvent("data", f"cannot be written as {codec}, as datacontenttype says")
+    return content_type
 
 
 def to_json(event: CloudEvent) -> bytes:
@@ -120,7 +164,9 @@ def to_json(event: CloudEvent) -> bytes:
 
 def from_json(body: bytes | str) -> CloudEvent:
     """An event from the JSON event format."""
-    return from_dict(_loads(body))
+    document = _loads(body)
+    _check_data(body, document)
+    return from_dict(document, owned=True)
 
 
 def to_json_batch(events: Iterable[CloudEvent]) -> bytes:
@@ -138,10 +184,16 @@ def from_json_batch(body: bytes | str) -> list[CloudEvent]:
     events = []
     for index, item in enumerate(items):
         try:
-            events.append(from_dict(item))
+            _check_data(body, item)
+            events.append(from_dict(item, owned=True))
         except InvalidCloudEvent as exc:
             raise InvalidCloudEvent(exc.attribute, f"{exc.problem} (batch item {index})") from None
     return events
+
+
+def _check_data(body: bytes | str, document: Any) -> None:
+    if type(document) is dict:
+        check_depth(body, document.get("data"))
 
 
 def _dumps(value: Any) -> bytes:

@@ -10,10 +10,15 @@ CloudEvent so a function has one signature either way:
   ``subject`` the request path (``/`` or ``/orders/7``);
 - ``id`` the ``Idempotency-Key`` header when sent (so a client's retry keeps
   its id), else a fresh UUID;
-- ``data``: none for an empty body; for a declared JSON type the parsed value
-  (invalid JSON is refused); ``text/*`` (or any ``charset``) a ``str``; any other
-  declared type ``bytes``; with no ``Content-Type``, JSON if it parses, else
-  UTF-8 text, else bytes. ``datacontenttype`` is the declared or detected type.
+- ``data``: none for an empty body; for a declared type, the rule every source and
+  binding follows (:func:`events.bindings.data.decode_payload`): JSON parsed, text
+  (``text/*``, XML, any ``charset``) decoded with its declared charset, any other
+  type ``bytes``; with no ``Content-Type``, JSON if it parses, else UTF-8 text,
+  else bytes. ``datacontenttype`` is the declared type (JSON in another charset
+  than UTF-8 re-declared ``charset=utf-8``) or the detected one. Refused with the
+  reason, as every source refuses them: invalid JSON, a charset that is unknown or
+  not a text encoding, text that does not decode by it, JSON nested too deeply to
+  deliver.
 """
 
 from __future__ import annotations
@@ -41,8 +46,11 @@ def request_events(
 def plain_request(headers: Mapping[str, str], body: bytes, path: str, source: str) -> CloudEvent:
     lower = {name.lower(): value for name, value in headers.items()}
     data, content_type = _payload(body, lower.get("content-type"))
+    key = lower.get("idempotency-key")
+    if key and not key.isascii():
+        _data.utf8("id", key)  # bytes that are not UTF-8 arrive as lone surrogates: refused
     return CloudEvent(
-        id=lower.get("idempotency-key") or str(uuid.uuid4()),
+        id=key or str(uuid.uuid4()),
         source=source,
         type=REQUEST_TYPE,
         subject=path or "/",
@@ -56,5 +64,5 @@ def _payload(body: bytes, content_type: str | None) -> tuple[Any, str | None]:
     if not body:
         return None, None
     if content_type:
-        return _data.decode_data(body, content_type), content_type
+        return _data.decode_payload(body, content_type)
     return _data.sniff_data(body)

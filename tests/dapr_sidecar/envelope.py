@@ -3,8 +3,9 @@
 Publishing (dapr/dapr PublishEvent, BulkPublishEventAlpha1):
 
 - With content type ``application/cloudevents+json``, the caller's envelope is
-  kept. Here it must be a valid CloudEvent, because the backing bus stores
-  CloudEvent values; Dapr would keep any JSON object.
+  kept. Here it must have the required attributes, because the backing bus stores
+  CloudEvent values; Dapr would keep any JSON object. Like Dapr, it does not check
+  ``data_base64`` against ``datacontenttype``: the bytes are kept as sent.
 - With any other content type, the payload is wrapped in Dapr's envelope:
   - ``id``: a uuid4;
   - ``source``: the app id;
@@ -38,9 +39,10 @@ from datetime import UTC, datetime
 import dapr.proto.runtime.v1 as api
 import orjson
 
-from events.bindings.structured import from_json, to_dict
+from events.bindings.structured import to_dict
 from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, is_text_content_type
-from events.cloudevent import CloudEvent
+from events.cloudevent import CloudEvent, from_attributes
+from events.errors import InvalidCloudEvent
 
 DAPR_EVENT_TYPE = "com.dapr.event.sent"
 #: Envelope members that are TopicEventRequest fields, so not extensions (Dapr's list).
@@ -55,7 +57,7 @@ class UndeliverableEvent(Exception):
 def stored_event(data: bytes, content_type: str, app_id: str) -> CloudEvent:
     """The event the sidecar stores for a publish of ``data``; raises InvalidCloudEvent."""
     if _media(content_type) == CLOUDEVENT_CONTENT_TYPE:
-        return from_json(data)
+        return _kept_envelope(data)
     content_type = content_type or "text/plain"
     media = _media(content_type)
     value: object
@@ -76,6 +78,21 @@ def stored_event(data: bytes, content_type: str, app_id: str) -> CloudEvent:
         time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         data=value,
     )
+
+
+def _kept_envelope(body: bytes) -> CloudEvent:
+    """The caller's envelope as Dapr keeps it: ``data_base64`` decoded, nothing re-read."""
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidCloudEvent("data", f"is not a JSON object: {exc}") from None
+    if type(envelope) is not dict:
+        raise InvalidCloudEvent("data", "is not a JSON object")
+    data = envelope.pop("data", None)
+    encoded = envelope.pop("data_base64", None)
+    if encoded is not None:
+        data = base64.b64decode(encoded)
+    return from_attributes(envelope, data)
 
 
 def topic_event_request(event: CloudEvent, topic: str, pubsub_name: str) -> api.TopicEventRequest:

@@ -148,6 +148,35 @@ async def test_an_invalid_cloudevent_or_invalid_json_gets_400_with_the_reason(ho
             assert reason in await response.text()
 
 
+async def test_plain_bodies_follow_the_charset_rule_every_source_follows(host) -> None:
+    """events.bindings.data.decode_payload: text by its declared charset, JSON in another
+    charset than UTF-8 re-declared as UTF-8; refused with 400: a charset that is not a
+    text encoding, text that does not decode, JSON nested deeper than can be delivered."""
+    runtime, session = host
+    taken = [
+        ("text/plain; charset=utf-16", "héllo ☃".encode("utf-16"), "str", "héllo ☃"),
+        ("application/json; charset=utf-16", '{"c": "é"}'.encode("utf-16"), "dict", {"c": "é"}),
+    ]
+    for content_type, body, datatype, data in taken:
+        headers = {"Content-Type": content_type}
+        async with session.post(url(runtime, "describe"), data=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            seen = await response.json()
+        assert (seen["datatype"], seen["data"]) == (datatype, data), content_type
+    assert seen["datacontenttype"] == "application/json; charset=utf-8", "data is JSON now"
+    refused = [
+        ("text/plain; charset=rot13", b"uryyb", "charset 'rot13', which is not a text encoding"),
+        ("text/plain; charset=undefined", b"x", "charset 'undefined', which is not a text"),
+        ("text/plain", b"caf\xe9", "is not utf-8 text as declared"),
+        ("application/json", b"[" * 254 + b"]" * 254, "nested more than 253 levels deep"),
+    ]
+    for content_type, body, reason in refused:
+        headers = {"Content-Type": content_type}
+        async with session.post(url(runtime, "describe"), data=body, headers=headers) as response:
+            assert response.status == 400, (content_type, await response.text())
+            assert reason in await response.text()
+
+
 @pytest.mark.parametrize(
     ("name", "type_", "data"),
     [("sdk-reply", "reply.sdk", {"echo": {"q": 1}}), ("own-reply", "reply.own", "plain text")],

@@ -30,6 +30,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from events.bindings.data import MAX_DATA_DEPTH
+from events.bindings.http import from_http, to_binary, to_structured
 from events.bindings.structured import from_json, to_json
 from events.cloudevent import CloudEvent
 from events.errors import BusError, FnEventsError
@@ -116,6 +118,73 @@ class SourceConformance(SourceConfig):
             event = await source.next()
         assert (event.type, event.id) == (self.wrapped_type, sent.id)
         assert (event.datacontenttype, event.data) == ("text/csv", "v1,80,55\n")
+
+    async def test_text_is_decoded_by_its_declared_charset_and_delivers_as_it_came(
+        self, tmp_path: Path, upstream: Upstream
+    ) -> None:
+        """The rule HTTP ingest and every binding follow (events.bindings.data): the
+        declared charset decodes the text, the type is kept, and binary mode writes the
+        text back in that charset."""
+        self.require(CONTENT_TYPE)
+        texts = [
+            ("text/plain; charset=utf-16", "héllo ☃ 😀", "utf-16"),
+            ("text/csv; charset=iso-8859-1", "café,crème\n", "latin-1"),
+        ]
+        async with self.running(tmp_path, upstream) as source:
+            for content_type, text, codec in texts:
+                await self.produce(upstream, text.encode(codec), content_type)
+            got = [await source.next() for _ in texts]
+        for event, (content_type, text, codec) in zip(got, texts, strict=True):
+            assert (event.datacontenttype, event.data) == (content_type, text)
+            headers, body = to_binary(event)
+            assert body.decode(codec) == text, "binary mode writes it in its declared charset"
+            assert from_http(headers, body) == [event]
+            assert from_http(*to_structured(event)) == [event]
+
+    async def test_what_a_declared_charset_cannot_carry_goes_to_the_dead_letter(
+        self, tmp_path: Path, upstream: Upstream
+    ) -> None:
+        self.require(CONTENT_TYPE)
+        bad = [
+            (b"uryyb", "text/plain; charset=rot13", "charset 'rot13', which is not a text"),
+            (b"aGk=", "text/plain; charset=base64", "charset 'base64', which is not a text"),
+            (b"hello", "text/plain; charset=no-such-set", "unknown charset 'no-such-set'"),
+            (b"caf\xe9", "text/plain; charset=utf-8", "is not utf-8 text as declared"),
+            (b"caf\xe9", "text/plain", "is not utf-8 text as declared"),
+        ]
+        async with self.running(tmp_path, upstream) as source:
+            sent = [await self.produce(upstream, raw, ct) for raw, ct, _ in bad]
+            good = await self.produce(upstream, "café".encode("latin-1"), "text/plain; charset=l1")
+            letters = [await source.next(source.dead) for _ in bad]
+            after = await source.next()
+        assert [letter.id for letter in letters] == [f"rejected:{s.id}" for s in sent]
+        assert [letter.data for letter in letters] == [raw for raw, _, _ in bad], "raw bytes"
+        for letter, (_, _, reason) in zip(letters, bad, strict=True):
+            assert reason in letter.extensions["fnerrorreason"]
+        assert (after.id, after.data) == (good.id, "café"), "the source kept going"
+
+    async def test_json_nested_deeper_than_can_be_delivered_goes_to_the_dead_letter(
+        self, tmp_path: Path, upstream: Upstream
+    ) -> None:
+        """orjson reads 1,024 levels but writes 254: such an event would be taken, then
+        fail every delivery and every replay. It is refused where it comes in."""
+        deep = b"[" * (MAX_DATA_DEPTH + 1) + b"]" * (MAX_DATA_DEPTH + 1)
+        structured = b'{"specversion": "1.0", "id": "d", "source": "/s", "type": "t", "data": '
+        deepest = b"[" * MAX_DATA_DEPTH + b"]" * MAX_DATA_DEPTH
+        async with self.running(tmp_path, upstream) as source:
+            bad = [await self.produce(upstream, p) for p in (deep, structured + deep + b"}")]
+            good = await self.produce(upstream, deepest)
+            letters = [await source.next(source.dead) for _ in bad]
+            after = await source.next()
+        assert [letter.id for letter in letters] == [f"rejected:{s.id}" for s in bad]
+        for letter in letters:
+            assert (
+                f"nested more than {MAX_DATA_DEPTH} levels deep"
+                in (letter.extensions["fnerrorreason"])
+            )
+        assert after.id == good.id, "as deep as can be delivered is taken"
+        assert orjson.dumps(after.data) == deepest
+        assert from_http(*to_structured(after)) == [after]
 
     async def test_a_structured_cloudevent_passes_through_unchanged(
         self, tmp_path: Path, upstream: Upstream
