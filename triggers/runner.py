@@ -46,6 +46,7 @@ from events.bus.consumer import Consumer
 from events.bus.contract import Message
 from events.bus.poison import DEFAULT_MAX_ATTEMPTS
 from events.bus.resilient import Outage
+from events.bus.stall import StallWatch
 from events.cloudevent import CloudEvent
 from events.errors import StateStoreError
 from triggers.filters import EventFilter
@@ -68,8 +69,10 @@ class TriggerRunner:
         input_filters: Mapping[str, EventFilter] | None = None,
         order_by: str | None = None,
         state: ConditionState | None = None,
+        watch: StallWatch | None = None,
     ) -> None:
         self.name = name  # "namespace/name"
+        self._watch = watch  # reports an input that stalls (events.bus.stall)
         self.inputs = dict(inputs)  # input name -> topic
         self.subscribers = list(subscribers)
         for subscriber in self.subscribers:
@@ -113,6 +116,8 @@ class TriggerRunner:
                 report=self._warn,
                 max_deliveries=self.max_deliveries,
                 dead_letter_topic=self.dead_letter_topic,
+                watch=self._watch,
+                label=f"trigger {self.name} input {input_name}",
             )
             counter = self.ctx.metrics.trigger_events.labels(self.name, input_name)
             await consumer.start(on_message=counter.inc)

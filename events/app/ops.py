@@ -12,9 +12,14 @@ from events.serving import listen
 
 
 class OpsServer:
-    def __init__(self, metrics: Metrics, ready: Callable[[], bool], host: str, port: int) -> None:
+    """``not_ready`` says why the process is not ready (None when it is): ``/readyz``
+    answers 503 with that reason as its body, else 200 ``ready``."""
+
+    def __init__(
+        self, metrics: Metrics, not_ready: Callable[[], str | None], host: str, port: int
+    ) -> None:
         self._metrics = metrics
-        self._ready = ready
+        self._not_ready = not_ready
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -40,9 +45,10 @@ class OpsServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, _request: web.Request) -> web.Response:
-        if self._ready():
+        reason = self._not_ready()
+        if reason is None:
             return web.Response(text="ready\n")
-        return web.Response(status=503, text="starting or stopping\n")
+        return web.Response(status=503, text=f"{reason}\n")
 
     async def _metrics_page(self, _request: web.Request) -> web.Response:
         return web.Response(

@@ -4,6 +4,11 @@ Start order makes at-least-once hold from the first event: buses connect, then
 functions listen, then triggers subscribe (creating their consumer groups),
 and only then do sources start producing. Stop runs in reverse: sources stop,
 triggers drain what they hold, functions and buses close.
+
+Every consumer (a trigger's input, an async function) is watched for stalls
+(:mod:`events.bus.stall`): one that has not moved for ``stall_after`` seconds while
+work waits on the broker makes ``/readyz`` answer 503 with the reason, and the
+backlog it reads is the gauge ``fnevents_backlog{topic,group}``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from events.app.state_stores import condition_state
 from events.brokers.registry import PARTS, bus_settings, create_bus
 from events.bus.contract import EventBus
 from events.bus.resilient import keep_running
+from events.bus.stall import DEFAULT_STALL_AFTER, StallWatch
 from events.delivery.outlets import OutletPlan, build_outlet
 from events.delivery.sinks import SinkClient
 from events.errors import BackendNotAvailable
@@ -50,6 +56,7 @@ class Runtime:
         ops_host: str = "127.0.0.1",
         ops_port: int | None = None,
         roles: Roles | None = None,
+        stall_after: float = DEFAULT_STALL_AFTER,
     ) -> None:
         self.catalog = catalog
         self.roles = roles or Roles()
@@ -63,11 +70,29 @@ class Runtime:
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
         self._ops = (
-            OpsServer(self.metrics, lambda: self.ready, ops_host, ops_port)
+            OpsServer(self.metrics, self.not_ready, ops_host, ops_port)
             if ops_port is not None
             else None
         )
         self.ready = False
+        #: None with ``stall_after`` 0: no stall report, no backlog gauge.
+        self.stalls = (
+            StallWatch(stall_after, console.say, console.warn, self._record_backlog)
+            if stall_after > 0
+            else None
+        )
+
+    def not_ready(self) -> str | None:
+        """Why ``/readyz`` says 503 (None when ready): starting or stopping, or a stall."""
+        if not self.ready:
+            return "starting or stopping"
+        stalls = self.stalls.stalls() if self.stalls is not None else []
+        if stalls:
+            return "stalled: " + "; ".join(stalls)
+        return None
+
+    def _record_backlog(self, topic: str, group: str, backlog: int) -> None:
+        self.metrics.backlog.labels(topic, group).set(backlog)
 
     async def start(self) -> None:
         self._preflight()
@@ -79,6 +104,8 @@ class Runtime:
         await self._start_functions()
         await self._start_triggers()
         self._start_sources()
+        if self.stalls is not None:
+            self.stalls.start()
         self.ready = True
 
     def selected(self, kind: str) -> list[Loaded]:
@@ -111,6 +138,8 @@ class Runtime:
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         self.ready = False
+        if self.stalls is not None:
+            await self.stalls.stop()
         for task in self._sources:
             task.cancel()
         await asyncio.gather(*self._sources, return_exceptions=True)
@@ -164,6 +193,7 @@ class Runtime:
                     self.console,
                     spec.concurrency,
                     spec.maxDeliveries,
+                    watch=self.stalls,
                 )
                 await function.start()
                 self.topic_functions.append(function)
@@ -253,6 +283,7 @@ class Runtime:
             input_filters=plan.input_filters,
             order_by=spec.orderBy,
             state=condition_state(item, self.catalog),
+            watch=self.stalls,
         )
 
     def _start_sources(self) -> None:

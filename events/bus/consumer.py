@@ -11,6 +11,11 @@ topic right away with that failure as its reason (rather than coming back once
 more only to be dead-lettered with "gave up"). ``stop`` stops
 reading, lets work in hand finish (up to the drain timeout) and returns the rest
 to the bus unacked.
+
+Progress: with a :class:`~events.bus.stall.StallWatch`, the consumer registers
+under ``label`` and marks its progress when it hands a message to ``handle`` and
+when it settles one, so the watch can report it stalled (no progress while work
+waits on the broker).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from events.bus.contract import EventBus, Message
 from events.bus.poison import bounded, bury
 from events.bus.resilient import ResilientSubscription
+from events.bus.stall import Progress, StallWatch
 from events.errors import FnEventsError
 from events.types import Report
 
@@ -46,6 +52,8 @@ class Consumer:
         report: Report,
         max_deliveries: int,
         dead_letter_topic: str,
+        watch: StallWatch | None = None,
+        label: str = "",
     ) -> None:
         self.bus, self.topic, self.group = bus, topic, group
         self._handle, self._slots, self._report = handle, slots, report
@@ -54,18 +62,26 @@ class Consumer:
         self._subscription = None
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watch = watch
+        self._label = label or f"consumer of {topic} (group {group})"
+        #: When this consumer last moved; registered with ``watch`` once started.
+        self.progress = Progress()
 
     async def start(self, on_message: Callable[[], None] | None = None) -> None:
         connection = ResilientSubscription(self.bus, self.topic, self.group, self._report)
         self._subscription = bounded(
             await connection.open(), self.bus, self._max_deliveries, self._dead_letter_topic
         )
+        if self._watch is not None:
+            self.progress = self._watch.watch(self._label, self.bus, self.topic, self.group)
         self._reader = asyncio.create_task(self._read(on_message), name=f"consume {self.topic}")
 
     async def _read(self, on_message: Callable[[], None] | None) -> None:
         assert self._subscription is not None
+        moved = self.progress.moved
         try:
             async for message in self._subscription:
+                moved()
                 if on_message is not None:
                     on_message()
                 await self._slots.acquire()
@@ -86,6 +102,7 @@ class Consumer:
             await message.ack()
         finally:
             self._slots.release()
+            self.progress.moved()
 
     async def _failed(self, message: Message, exc: Exception) -> None:
         failure = f"{type(exc).__name__}: {exc}"
@@ -111,6 +128,8 @@ class Consumer:
         await message.nack(delay)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
+        if self._watch is not None:
+            self._watch.forget(self.progress)
         if self._subscription is not None:
             await self._subscription.close(drain_timeout)
         if self._reader is not None:

@@ -11,6 +11,11 @@ say so plainly (once per outage, not once per attempt), back off, and try again:
   event, which is what lets a source wait out an outage without losing events.
 - :func:`keep_running` restarts a part (a source, a bus start) after an error;
 - :class:`Outage` reports failures seen per event (a condition store) once per outage.
+
+A retry reaches the broker only through a connection that is alive: a backend whose
+client library can leave a dead connection behind keeps it in
+:class:`events.bus.live.LiveClient`, which hands out only a client that says it is
+alive (and, after a failed call, answers a health check) and otherwise connects anew.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import asyncio
 
 from events.bus.consumer import Consumer
 from events.bus.contract import EventBus, Message
+from events.bus.stall import StallWatch
 from events.functions.loader import Invoker
 from events.observability.console import Console
 
@@ -30,6 +31,7 @@ class TopicFunction:
         console: Console,
         concurrency: int,
         max_deliveries: int,
+        watch: StallWatch | None = None,
     ) -> None:
         self.label = f"{namespace}/{name}"
         self.topic = topic
@@ -44,6 +46,8 @@ class TopicFunction:
             report=lambda text: console.warn(f"function {self.label}: {text}"),
             max_deliveries=max_deliveries,
             dead_letter_topic=dead_letter_topic,
+            watch=watch,
+            label=f"function {self.label}",
         )
 
     async def start(self) -> None:

@@ -7,7 +7,7 @@ Names follow Prometheus conventions; labels are the resource labels users know
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -97,6 +97,15 @@ class Metrics:
             "From a trigger receiving an event to the subscriber having it (retries included)",
             ["trigger"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+        self.backlog = Gauge(
+            "fnevents_backlog",
+            "Events waiting on the broker for a consumer group: not yet delivered plus "
+            "delivered and not yet acked (buses that can tell: Redis, Kafka, JetStream, "
+            "in-memory), read every few seconds",
+            ["topic", "group"],
             registry=r,
         )
 

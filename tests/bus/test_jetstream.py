@@ -366,3 +366,92 @@ async def test_a_broker_restart_mid_run_loses_nothing(monkeypatch, topic) -> Non
             await restarter
     assert received == set(range(count))
     assert any("lost the bus" in r or "cannot publish" in r for r in reports), reports
+
+
+async def _publish_without_waiting(nc: Any, subject: str, stop: asyncio.Event) -> None:
+    """Raw publishes that never wait for a PubAck, so nats-py always has bytes buffered."""
+    while not stop.is_set():
+        try:
+            for _ in range(50):
+                await nc.publish(subject, b"x" * 200)
+        except Exception:  # noqa: BLE001 - the connection went: that is the point
+            return
+        await asyncio.sleep(0)
+
+
+async def test_a_connection_nats_py_closed_without_its_callbacks_is_replaced(
+    monkeypatch, topic
+) -> None:
+    """nats-py 2.x closes a connection whose server went while bytes were buffered by
+    awaiting ``transport.drain()``, which raises, before it calls disconnected_cb and
+    closed_cb: the client ends CLOSED and nobody is told. The bus must not reuse it:
+    publishing and reading work again once the server is back (before the fix every
+    retry reused the dead connection and said "nats: connection closed" forever)."""
+    monkeypatch.delenv("FNEVENTS_TEST_NATS_URL", raising=False)  # our own, restartable
+    reports: list[str] = []
+    with servers.running(servers.nats()) as broker:
+        async with make_bus(broker, ackWait="1s") as bus:
+            await bus.publish(topic, CloudEvent.create("t", "/s", {"n": 0}, id="before"))
+            sub = await ResilientSubscription(bus, topic, "g", reports.append).open()
+            assert (await receive(sub, TIMEOUT)).event.id == "before"
+            link = bus._link
+            assert link is not None
+            stop = asyncio.Event()
+            flood = asyncio.create_task(_publish_without_waiting(link.nc, f"{topic}.raw", stop))
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(broker.stop)  # SIGTERM, while bytes are buffered
+            async with asyncio.timeout(TIMEOUT):
+                while not link.nc.is_closed:
+                    await asyncio.sleep(0.01)
+            stop.set()
+            await flood
+            # the precondition: nats-py closed the connection and skipped its callbacks
+            assert not link.lost.is_set(), "nats-py called its callbacks; nothing to test"
+            await asyncio.to_thread(broker.start)  # same port, same store
+
+            event = CloudEvent.create("t", "/s", {"n": 1}, id="after")
+            async with asyncio.timeout(15):
+                await publish_until_accepted(bus, topic, event, None, reports.append)
+            again = await receive(sub, 15)
+            while again.event.id == "before":  # (if its ack had not landed)
+                await again.ack()
+                again = await receive(sub, 15)
+            assert again.event.id == "after"
+            await again.ack()
+            assert bus._link is not link, "a new connection, not the closed one"
+            await sub.close()
+
+
+async def test_a_lost_connection_stops_handing_out_what_was_pulled_ahead(
+    monkeypatch, topic
+) -> None:
+    """Once the connection is gone, messages pulled ahead are not handed out (their acks
+    could not reach the server: each would come back after ackWait, a duplicate);
+    closing the member gives them back with naks sent on the next connection, so the
+    next member gets them at once, and an ack made during the outage lands too (before
+    the fix the buffer kept being handed out, and those acks were dropped)."""
+    monkeypatch.delenv("FNEVENTS_TEST_NATS_URL", raising=False)  # our own, restartable
+    with servers.running(servers.nats()) as broker:
+        async with make_bus(broker, ackWait="30s") as bus:
+            sub = await bus.subscribe(topic, "g")
+            for n in range(20):
+                await bus.publish(topic, CloudEvent.create("t", "/s", {"n": n}, id=f"ev-{n}"))
+            first = await receive(sub, TIMEOUT)
+            await asyncio.sleep(0.2)  # the member has the other 19 pulled ahead
+            await asyncio.to_thread(broker.stop)
+            with pytest.raises(BusError) as lost:
+                await receive(sub, TIMEOUT)
+            assert lost.value.retriable
+            await first.ack()  # during the outage: kept for the next connection
+            await sub.close(drain_timeout=0)
+            await asyncio.to_thread(broker.start)
+
+            again = await bus.subscribe(topic, "g")
+            started = time.monotonic()
+            back = [await receive(again, TIMEOUT) for _ in range(19)]
+            assert time.monotonic() - started < 5, "given back at once, not after ackWait"
+            assert {m.event.id for m in back} == {f"ev-{n}" for n in range(20)} - {first.event.id}
+            for message in back:
+                await message.ack()
+            assert await nothing_within(again, 1.0), "the outage's ack landed"
+            await again.close()

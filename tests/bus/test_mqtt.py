@@ -490,3 +490,46 @@ async def test_a_broker_restart_mid_run_loses_nothing(topic: str, consumer: str)
         await sub.close()
         consumer_task.cancel()
         await bus.close()
+
+
+async def test_a_publishing_connection_cut_mid_burst_is_replaced_not_reused(
+    topic: str, consumer: str
+) -> None:
+    """A broker restart (SIGTERM) while hundreds of publishes wait for their PUBACK: each
+    of them fails retriable or lands, and publishing afterwards goes over a new
+    connection, never over the one paho says is gone (events.bus.live.LiveClient)."""
+    with servers.running(persistent_mosquitto()) as broker:
+        bus = MqttBus(settings(broker.address, consumerID=consumer))
+        await bus.start()
+        first = bus._publishers.current()
+        assert first is not None and first.alive
+        burst: list[asyncio.Future[None]] = []
+        stopped = asyncio.Event()
+
+        async def publish_without_waiting() -> None:
+            n = 0
+            while not stopped.is_set():
+                for _ in range(100):
+                    event = CloudEvent.create("t", "/s", {"n": n}, id=f"burst-{n}")
+                    burst.append(asyncio.ensure_future(bus.publish(topic, event)))
+                    n += 1
+                await asyncio.sleep(0.001)
+
+        publisher = asyncio.create_task(publish_without_waiting())
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(broker.stop)  # SIGTERM while PUBACKs are owed
+        stopped.set()
+        await publisher
+        outcomes = await asyncio.gather(*burst, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        assert failures, "the stop should cut the burst"
+        assert all(isinstance(f, BusError) and f.retriable for f in failures), failures[:3]
+        assert not first.alive
+        await asyncio.to_thread(broker.start)
+        notes: list[str] = []
+        event = CloudEvent.create("t", "/s", {"n": -1}, id="after")
+        await asyncio.wait_for(publish_until_accepted(bus, topic, event, None, notes.append), 15)
+        now = bus._publishers.current()
+        assert now is not None and now is not first and now.alive
+        assert bus._publishers.generation == 2
+        await bus.close()

@@ -341,3 +341,39 @@ async def test_a_broker_restart_mid_run_loses_nothing(topic: str) -> None:
         await sub.close()
         await consumer
         await bus.close()
+
+
+async def test_a_lost_broker_stops_handing_out_what_was_read_ahead(topic: str) -> None:
+    """Once the reader has lost the broker, entries read ahead are not handed out (their
+    acks could not land: each would be delivered twice); the next member of the group
+    gets them at once, not after processingTimeout, and an ack made during the outage
+    lands through it (before the fix: the buffer kept being handed out)."""
+    with servers.running(servers.durable_redis()) as broker:
+        bus = RedisBus(settings(broker.address, processingTimeout="30s", dialTimeout="200ms"))
+        await bus.start()
+        sub = await bus.subscribe(topic, "g")
+        for n in range(20):
+            await bus.publish(topic, CloudEvent.create("t", "/s", {"n": n}, id=f"ev-{n}"))
+        first = await receive(sub)  # the member has read the other 19 ahead by now
+        await asyncio.to_thread(broker.stop)
+        with pytest.raises(BusError) as lost:
+            await receive(sub)
+        assert lost.value.retriable
+        await first.ack()  # during the outage: kept for the next connection
+        await sub.close(drain_timeout=0)
+        await asyncio.to_thread(broker.start)
+
+        again = await bus.subscribe(topic, "g")
+        started = time.monotonic()
+        back = [await receive(again) for _ in range(19)]
+        assert time.monotonic() - started < 5, "given back at once, not after processingTimeout"
+        assert {m.event.id for m in back} == {f"ev-{n}" for n in range(20)} - {first.event.id}
+        for message in back:
+            await message.ack()
+        await again.close()  # (flushes the acks just made)
+        await bus.close()
+        raw = Redis(host=broker.host, port=broker.port)
+        try:
+            assert (await raw.xpending(topic, "g"))["pending"] == 0, "the outage's ack landed"
+        finally:
+            await raw.aclose()

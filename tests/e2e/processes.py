@@ -11,6 +11,9 @@ Two ways to run a long-lived command (``run``), both unbuffered:
 
 ``call`` runs a short command (``deadletters ...``) to completion and returns its exit
 status and output.
+
+``ops_address`` reads, from a ``start``-ed process's log, where its ``--port 0`` ops
+server listens; ``readiness`` asks its ``/readyz`` and ``scrape`` its ``/metrics``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from events.brokers.redis.bus import RedisBus, RedisSettings
+from events.bus.contract import EventBus
 from events.cloudevent import CloudEvent
 from tests.manifests import documents
 
@@ -152,6 +158,29 @@ class TriggerApp:
         return f"default-{self.trigger}-deadletter"
 
 
+def trigger_on(
+    directory: Path,
+    bus_manifest: str,
+    sink: str,
+    retry: int = 1,
+    max_in_flight: int = 64,
+    backoff: str = "10ms",
+) -> TriggerApp:
+    """A Trigger on the bus of ``bus_manifest`` (``documents.bus(...)``) reading an hourly
+    cron EventSource, delivering to ``sink`` with ``retry`` retries ``backoff`` apart
+    (exponential); fresh names, written into ``directory``."""
+    suffix = uuid.uuid4().hex[:8]
+    app = TriggerApp(directory / f"app-{suffix}.yaml", f"t{suffix}", f"clock{suffix}")
+    delivery = f"{{retry: {retry}, backoffDelay: {backoff}, timeout: 5s}}"
+    app.manifest.write_text(
+        bus_manifest
+        + documents.hourly_trigger(
+            app.trigger, sink, app.source, maxInFlight=max_in_flight, delivery=delivery
+        )
+    )
+    return app
+
+
 def trigger_on_redis(
     directory: Path, redis: str, sink: str, retry: int = 1, max_in_flight: int = 64
 ) -> TriggerApp:
@@ -181,3 +210,49 @@ async def publish_ticks(redis: str, topic: str, total: int) -> set[str]:
         ]
         await asyncio.gather(*(bus.publish(topic, event) for event in events))
     return {event.id for event in events}
+
+
+async def publish_all(bus: EventBus, topic: str, ids: list[str]) -> set[str]:
+    """Events with ``ids`` published concurrently on ``topic`` through ``bus``; the ids."""
+    events = [
+        CloudEvent.create(type="dev.test.tick", source="/e2e", id=i, data={"id": i}) for i in ids
+    ]
+    await asyncio.gather(*(bus.publish(topic, event) for event in events))
+    return {event.id for event in events}
+
+
+_OPS_LINE = re.compile(r"health and metrics on (http://\S+)/metrics")
+
+
+def ops_address(log: Path, process: subprocess.Popen, after: int = 0, timeout: float = 30.0) -> str:
+    """Where a ``start``-ed ``fnevents run --port 0`` serves /readyz and /metrics, read from
+    the line it prints first (in ``log`` past offset ``after``: where this run's output
+    begins, when several runs share the log); an AssertionError with the log if it never
+    says."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _OPS_LINE.search(log.read_text(errors="replace")[after:])
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"no ops address in the log:\n{log.read_text()[-3000:]}")
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+async def readiness(ops: str) -> tuple[int, str]:
+    """``/readyz``'s status and body (503 says why: starting, stopping, stalled...)."""
+    return await asyncio.to_thread(_get, f"{ops}/readyz")
+
+
+async def scrape(ops: str) -> str:
+    """The ``/metrics`` page."""
+    return (await asyncio.to_thread(_get, f"{ops}/metrics"))[1]

@@ -25,7 +25,22 @@ after ``ackWait``. Closing never deletes the consumer: it is the group's positio
 Connection: the first connect fails fast (about two seconds at most per server)
 with a retriable :class:`BusError`; a lost connection fails what is waiting on it,
 with a retriable error too, and the next call connects again, so the reconnect
-pace is the core's backoff (:mod:`events.bus.resilient`), not a loop in here.
+pace is the core's backoff (:mod:`events.bus.resilient`), not a loop in here. The
+client is held in an :class:`~events.bus.live.LiveClient`: a call never reuses a
+client that nats-py says is closed (even when nats-py skipped its callbacks), and
+after a failed call only one that answers a PING.
+
+Settling across a reconnect: an ack or nak made while there is no live connection
+waits here (up to ``MAX_UNSENT``) and goes out on the next connection. JetStream
+keeps a durable consumer's pending messages across a server restart (file storage)
+and takes an ack for one on any connection, so a message whose handler finished
+during the outage is not delivered again, and the naks with which a closing member
+gives back what it had read ahead make those messages available at once rather
+than after ``ackWait``.
+
+Backlog (:meth:`JetStreamBus.backlog`, the optional :class:`events.bus.backlog.Backlog`
+capability): the group consumer's ``num_pending`` (not yet delivered) plus
+``num_ack_pending`` (delivered, not yet acked).
 
 Limits: no per-key ordering (see ``tests/bus/capabilities.py``). An event larger
 than the server's ``max_payload`` (1 MB unless configured; 8 MB is NATS's
@@ -36,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import ClassVar
 
 from nats.errors import Error as NatsError
@@ -46,11 +62,15 @@ from events.brokers.jetstream.settings import JetStreamSettings
 from events.brokers.jetstream.streams import check_topic
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
+from events.bus.live import LiveClient
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed, BusError
 
 #: Room for the HPUB header block next to the payload when checking max_payload.
 _HEADER_ROOM = 64
+#: Settlements kept for the next connection while there is none; past this the oldest
+#: are dropped (each such message is delivered again after ackWait: a duplicate at worst).
+MAX_UNSENT = 20_000
 
 
 class JetStreamBus(EventBus):
@@ -62,10 +82,14 @@ class JetStreamBus(EventBus):
         self._settings = settings
         self._url = settings.natsURL
         self._pubsub_name = pubsub_name
-        self._link: JetStreamClient | None = None
-        self._connecting = asyncio.Lock()
+        self._clients: LiveClient[JetStreamClient] = LiveClient(
+            self._connect, f"NATS at {self._url}"
+        )
         self._subscriptions: set[JetStreamMember] = set()
         self._topics: set[str] = set()  # topics already checked as subjects
+        self._unsent: deque[tuple[str, bytes]] = deque(maxlen=MAX_UNSENT)
+        self._resending: asyncio.Task[None] | None = None
+        self._consumers: dict[tuple[str, str], tuple[str, str]] = {}  # -> (stream, consumer)
         self._closed = False
 
     def describe(self) -> str:
@@ -74,19 +98,21 @@ class JetStreamBus(EventBus):
     async def start(self) -> None:
         await self._live_link()
 
+    async def _connect(self) -> JetStreamClient:
+        return await JetStreamClient(self._settings, self._url).open()
+
+    @property
+    def _link(self) -> JetStreamClient | None:
+        """The current connection if it is alive (None otherwise); no I/O."""
+        return self._clients.current()
+
     async def _live_link(self) -> JetStreamClient:
-        """The current connection, connecting (once, quickly) if there is none."""
-        link = self._link
-        if link is not None and not link.lost.is_set():
-            return link
+        """A live connection, connecting (once, quickly) if there is none."""
         if self._closed:
             raise BusClosed("the JetStream bus is closed")
-        async with self._connecting:
-            link = self._link
-            if link is None or link.lost.is_set():
-                if link is not None:
-                    await link.close()
-                self._link = link = await JetStreamClient(self._settings, self._url).open()
+        link = await self._clients.get()
+        if self._unsent:
+            await self._send_unsent(link)
         return link
 
     def _check_topic(self, topic: str) -> None:
@@ -98,9 +124,15 @@ class JetStreamBus(EventBus):
         if self._closed:
             raise BusClosed("the JetStream bus is closed; cannot publish")
         self._check_topic(topic)
-        link = self._link
-        if link is None or link.lost.is_set():
-            link = await self._live_link()
+        link = self._clients.current() or await self._live_link()
+        try:
+            await self._publish(link, topic, event)
+        except BusError as exc:
+            if exc.retriable:
+                self._clients.suspect(link)
+            raise
+
+    async def _publish(self, link: JetStreamClient, topic: str, event: CloudEvent) -> None:
         if not link.streams.has(topic):
             await link.streams.stream_for(topic)
         payload = envelope.encode(event, topic, self._pubsub_name)
@@ -124,31 +156,70 @@ class JetStreamBus(EventBus):
             raise BusClosed("the JetStream bus is closed; cannot subscribe")
         self._check_topic(topic)
         link = await self._live_link()
-        stream = await link.streams.stream_for(topic)
-        consumer = stream.consumer_name(group, topic, self._settings.durableName)
-        await link.streams.ensure_consumer(stream.name, topic, consumer)
-        subscription = JetStreamMember(
-            link,
-            self._settle,
-            topic,
-            stream.name,
-            consumer,
-            self._pubsub_name,
-            heartbeat=self._settings.heartbeat,
-        )
-        await subscription.start()
+        try:
+            stream = await link.streams.stream_for(topic)
+            consumer = stream.consumer_name(group, topic, self._settings.durableName)
+            await link.streams.ensure_consumer(stream.name, topic, consumer)
+            subscription = JetStreamMember(
+                link,
+                self._settle,
+                topic,
+                stream.name,
+                consumer,
+                self._pubsub_name,
+                heartbeat=self._settings.heartbeat,
+                on_failure=lambda: self._clients.suspect(link),
+            )
+            await subscription.start()
+        except BusError as exc:
+            if exc.retriable:
+                self._clients.suspect(link)
+            raise
+        self._consumers[(topic, group)] = (stream.name, consumer)
         self._subscriptions = {s for s in self._subscriptions if not s.closed}
         self._subscriptions.add(subscription)
         return subscription
 
+    async def backlog(self, topic: str, group: str) -> int | None:
+        """The group's messages not yet delivered plus those delivered and not yet acked;
+        None before this bus has subscribed the group (it knows no consumer for it)."""
+        names = self._consumers.get((topic, group))
+        if names is None:
+            return None
+        async with self._clients.use() as link:
+            return await link.pending(*names)
+
     async def _settle(self, reply: str, payload: bytes) -> None:
-        """Ack or nak on the live connection. With none, do nothing: the server redelivers
-        the message after ackWait, which is what an unsettled message does anyway."""
-        link = self._link
-        if link is None or link.lost.is_set():
-            return
-        with contextlib.suppress(NatsError, OSError):  # it just went: same as no connection
-            await link.nc.publish(reply, payload)
+        """Ack or nak on the live connection; with none, keep it for the next one (see the
+        module docstring), and make sure there will be a next one."""
+        link = self._clients.current()
+        if link is not None and not self._unsent:
+            with contextlib.suppress(NatsError, OSError):
+                await link.nc.publish(reply, payload)
+                return
+        self._unsent.append((reply, payload))
+        if self._resending is None and not self._closed:
+            self._resending = asyncio.create_task(self._resend(), name="jetstream settle")
+
+    async def _resend(self) -> None:
+        """Send the kept settlements once a connection is live (one attempt per second)."""
+        try:
+            while self._unsent and not self._closed:
+                with contextlib.suppress(BusError):
+                    await self._live_link()
+                if self._unsent:
+                    await asyncio.sleep(1.0)
+        finally:
+            self._resending = None
+
+    async def _send_unsent(self, link: JetStreamClient) -> None:
+        while self._unsent:
+            reply, payload = self._unsent[0]
+            try:
+                await link.nc.publish(reply, payload)
+            except (NatsError, OSError):
+                return  # still kept: the next connection sends them
+            self._unsent.popleft()
 
     async def close(self) -> None:
         if self._closed:
@@ -156,5 +227,9 @@ class JetStreamBus(EventBus):
         self._closed = True
         await asyncio.gather(*(s.close() for s in self._subscriptions))
         self._subscriptions.clear()
-        if self._link is not None:
-            await self._link.close()
+        link = self._clients.current()
+        if link is not None and self._unsent:
+            await self._send_unsent(link)
+        if self._resending is not None:
+            self._resending.cancel()
+        await self._clients.close(JetStreamClient.close)

@@ -6,6 +6,14 @@ waiting for its PubAck fails with a retriable :class:`BusError`, and the bus ope
 a new client on its next call. So the core's backoff (``events.bus.resilient``)
 paces reconnect attempts, and nothing loops inside the backend.
 
+"Lost" is not only what nats-py's disconnected and closed callbacks say: nats-py 2.x
+skips both when the server goes while bytes are still buffered (its close awaits
+``transport.drain()``, which raises, before it calls them), and the connection then
+sits CLOSED without a word. :attr:`JetStreamClient.alive` therefore reads nats-py's
+own state too, and the bus holds its client in an :class:`events.bus.live.LiveClient`,
+which hands out only a client that says it is alive (and, after a failed call, one
+that answered a PING) and discards the others, telling their listeners.
+
 Publishing waits for the PubAck on a reply subject of our own (one wildcard
 subscription per client, a future per message), so any number of concurrent
 publishes are pipelined on the connection, as nats-py's ``publish_async`` does,
@@ -30,7 +38,7 @@ from nats.aio.msg import Msg
 from nats.errors import AuthorizationError
 from nats.errors import Error as NatsError
 from nats.js import api
-from nats.js.errors import ServiceUnavailableError
+from nats.js.errors import APIError, ServiceUnavailableError
 from nats.js.manager import JetStreamManager
 
 from events.brokers.jetstream.settings import JetStreamSettings
@@ -138,10 +146,28 @@ class JetStreamClient:
         for listener in list(self._listeners):
             listener()
 
+    @property
+    def alive(self) -> bool:
+        """Usable: not lost, and connected by nats-py's own account (see the module doc)."""
+        return not self.lost.is_set() and self.nc.is_connected
+
+    async def healthy(self) -> bool:
+        """One PING/PONG within ``CONNECT_TIMEOUT`` seconds."""
+        try:
+            await asyncio.wait_for(self.nc.flush(CONNECT_TIMEOUT), CONNECT_TIMEOUT + 0.5)
+        except (OSError, NatsError, TimeoutError):
+            return False
+        return self.alive
+
+    async def discard(self) -> None:
+        """Give the connection up: fail waiting publishes, tell the listeners, close."""
+        await self._abandon()
+
     async def _abandon(self) -> None:
         await self._on_lost()
         if not self.nc.is_closed:
-            await self.nc.close()
+            with contextlib.suppress(NatsError, OSError, TimeoutError):  # it is gone anyway
+                await self.nc.close()
 
     async def close(self) -> None:
         """Flush what is buffered (acks included) and disconnect."""
@@ -149,6 +175,20 @@ class JetStreamClient:
             with contextlib.suppress(NatsError, TimeoutError, OSError):
                 await asyncio.wait_for(self.nc.drain(), API_TIMEOUT)
         await self._abandon()
+
+    async def pending(self, stream: str, consumer: str) -> int:
+        """The consumer's messages not yet delivered plus those not yet acked."""
+        try:
+            info = await self.jsm.consumer_info(stream, consumer)
+        except ServiceUnavailableError as exc:
+            raise BusError(
+                f"JetStream at {self.url} is unavailable: {exc}", retriable=True
+            ) from None
+        except APIError as exc:
+            raise BusError(f"JetStream at {self.url} refused: {exc.description}") from None
+        except (OSError, NatsError, TimeoutError) as exc:
+            raise BusError(f"cannot reach NATS at {self.url}: {exc}", retriable=True) from None
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
     def lost_error(self) -> BusError:
         return BusError(f"lost the connection to NATS at {self.url}", retriable=True)
@@ -160,7 +200,7 @@ class JetStreamClient:
 
         Fails with a retriable BusError when no PubAck comes within about
         ``PUBLISH_TIMEOUT`` seconds (see :meth:`_sweep`) or the connection goes."""
-        if self.lost.is_set():
+        if not self.alive:
             raise self.lost_error()
         token = self._next_token
         self._next_token = token + 1

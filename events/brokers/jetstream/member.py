@@ -13,7 +13,16 @@ requests, which is how the work is shared.
 
 Settling: ``ack`` sends ``+ACK``, ``nack(delay)`` sends ``-NAK`` with the delay, on
 the bus's live connection, so a message read before a reconnect can still be
-settled after it. ``attempt`` is the server's delivery count.
+settled after it (the bus keeps a settlement made while there is no connection for
+the next one). ``attempt`` is the server's delivery count.
+
+A lost connection: the member stops handing out at once, even what it has read ahead
+(its ack could not reach the server until a new connection exists, and a message
+handed out then would be delivered again after ``ackWait``: a duplicate per message
+read ahead); ``__anext__`` raises the retriable error, and closing gives what was
+read ahead back with naks, which the bus sends on the next connection. "Lost" is the
+connection's own word (:attr:`JetStreamClient.alive`, checked before each message and
+by the watchdog), not only nats-py's callbacks, which it can skip.
 
 Closing: stop pulling (the inbox goes away, so the server hands this member
 nothing more); messages buffered but never handed out are nak'ed back to the
@@ -61,8 +70,11 @@ class JetStreamMember(Subscription):
         pubsub_name: str,
         heartbeat: float | None = None,
         batch: int = PULL_BATCH,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
         self.topic = topic
+        #: told when this member fails retriably, so the connection must prove itself
+        self._on_failure = on_failure
         self._link = link
         self._send_settlement = settle
         self._pubsub_name = pubsub_name
@@ -107,12 +119,16 @@ class JetStreamMember(Subscription):
 
     async def __anext__(self) -> Message:
         queue = self._queue
+        link = self._link
         while True:
             if self._closed:
                 raise StopAsyncIteration
+            if self._failure is not None:  # (what is queued is given back by close())
+                raise self._failure
+            if not link.alive:  # gone without nats-py's callbacks (see the module doc)
+                self._lost_silently()
+                continue
             if queue.empty():
-                if self._failure is not None:
-                    raise self._failure
                 msg = await queue.get()
             else:
                 msg = queue.get_nowait()
@@ -164,9 +180,13 @@ class JetStreamMember(Subscription):
             self._fail(self._link.lost_error())
 
     async def _watch(self) -> None:
-        """Restart the pull if the server has gone quiet (no message, no heartbeat)."""
+        """Restart the pull if the server has gone quiet (no message, no heartbeat); fail
+        at once if the connection is gone."""
         while not self._closed and self._failure is None:
             await asyncio.sleep(self._heartbeat)
+            if not self._link.alive:
+                self._lost_silently()
+                return
             quiet = time.monotonic() - self._heard > 2 * self._heartbeat
             if quiet and self._queue.empty():  # (a full queue just means nobody reads)
                 self._owed = 0
@@ -176,9 +196,18 @@ class JetStreamMember(Subscription):
     def _on_link_lost(self) -> None:
         self._fail(self._link.lost_error())
 
+    def _lost_silently(self) -> None:
+        """The connection says it is gone but nobody was told: tell everyone (discarding
+        it calls every listener, this member's ``_on_link_lost`` included)."""
+        self._fail(self._link.lost_error())
+        task = asyncio.ensure_future(self._link.discard())
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
     def _fail(self, error: BusError) -> None:
         if self._failure is None:
             self._failure = error
+            if error.retriable and self._on_failure is not None:
+                self._on_failure()
         self._queue.put_nowait(None)  # wake a reader waiting in __anext__
 
     # -- settling and closing -----------------------------------------------------

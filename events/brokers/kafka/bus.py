@@ -28,7 +28,13 @@ takes over a partition starts again at 1).
 A broker that cannot be reached is reported as ``BusError(retriable=True)``
 from ``start``, ``publish``, ``subscribe`` or a subscription's ``__anext__``;
 retrying is the core's job (:mod:`events.bus.resilient`). Within a connection,
-aiokafka itself reconnects and rejoins the group.
+aiokafka itself reconnects and rejoins the group: its producer and consumers have no
+state in which they stay closed short of our own ``stop()``, so unlike nats-py and
+paho they need no :class:`events.bus.live.LiveClient`.
+
+Backlog (the optional :class:`events.bus.backlog.Backlog` capability): per partition,
+the end offset minus the group's committed offset, read by a consumer of the group
+that never joins it (:class:`~events.brokers.kafka.client.GroupProbes`).
 """
 
 from __future__ import annotations
@@ -40,7 +46,13 @@ from typing import ClassVar
 from aiokafka.errors import MessageSizeTooLargeError
 
 from events.bindings.kafka import STRUCTURED_CONTENT_TYPE, partitionkey_mapper
-from events.brokers.kafka.client import CLIENT_ERRORS, KafkaClient, bus_error, group_id
+from events.brokers.kafka.client import (
+    CLIENT_ERRORS,
+    GroupProbes,
+    KafkaClient,
+    bus_error,
+    group_id,
+)
 from events.brokers.kafka.member import STOP_TIMEOUT, KafkaMember, join_group
 from events.brokers.kafka.settings import KafkaSettings
 from events.bus import envelope
@@ -64,6 +76,7 @@ class KafkaBus(EventBus):
         self._client = KafkaClient(settings)
         self._brokers = self._client.brokers
         self._subscriptions: set[KafkaMember] = set()
+        self._probes = GroupProbes(settings)
         self._closed = False
 
     def describe(self) -> str:
@@ -108,10 +121,24 @@ class KafkaBus(EventBus):
         subscription.on_close = self._subscriptions.discard
         return subscription
 
+    async def backlog(self, topic: str, group: str) -> int | None:
+        """Per partition, the end offset minus the group's committed offset, summed: what
+        the group has not read plus what it read and has not committed (acks are
+        committed every ``commitInterval``)."""
+        if self._closed:
+            raise BusClosed(f"the bus on Kafka at {self._brokers} is closed")
+        try:
+            return await self._probes.backlog(group_id(self._settings, group, topic), topic)
+        except CLIENT_ERRORS as exc:
+            raise bus_error(exc, f"cannot read the backlog of {topic} on Kafka") from exc
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(TimeoutError, *CLIENT_ERRORS):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._probes.close()
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
         # stop() flushes what is queued; bounded so an outage cannot hang shutdown
         with contextlib.suppress(TimeoutError, *CLIENT_ERRORS):

@@ -15,7 +15,7 @@ import ssl
 import tempfile
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import (
     KafkaConnectionError,
     KafkaError,
@@ -156,3 +156,55 @@ class KafkaClient:
         producer, self.producer = self.producer, None
         if producer is not None:
             await producer.stop()
+
+
+class GroupProbes:
+    """The backlog query: per Kafka consumer group, a consumer that never joins it (it
+    subscribes to nothing, so the group does not rebalance) and reads the group's
+    committed offsets and the topic's end offsets. Made on first use, one per group."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._probes: dict[str, AIOKafkaConsumer] = {}
+
+    async def backlog(self, group_id: str, topic: str) -> int | None:
+        """Per partition of ``topic``, its end offset minus the group's committed offset
+        (its first offset where the group has committed nothing); None for a topic the
+        broker does not know."""
+        probe = await self._probe(group_id)
+        partitions = probe.partitions_for_topic(topic)
+        if not partitions:
+            await probe.topics()  # (a metadata refresh)
+            partitions = probe.partitions_for_topic(topic)
+            if not partitions:
+                return None
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = await probe.end_offsets(tps)
+        starts: dict[TopicPartition, int] | None = None
+        total = 0
+        for tp in tps:
+            committed = await probe.committed(tp)
+            if committed is None:
+                starts = starts or await probe.beginning_offsets(tps)
+                committed = starts[tp]
+            total += max(0, ends[tp] - committed)
+        return total
+
+    async def _probe(self, group_id: str) -> AIOKafkaConsumer:
+        probe = self._probes.get(group_id)
+        if probe is None:
+            probe = AIOKafkaConsumer(
+                **client_options(self._settings), group_id=group_id, enable_auto_commit=False
+            )
+            try:
+                await probe.start()
+            except (asyncio.CancelledError, *CLIENT_ERRORS):
+                await probe.stop()
+                raise
+            self._probes[group_id] = probe
+        return probe
+
+    async def close(self) -> None:
+        probes, self._probes = list(self._probes.values()), {}
+        for probe in probes:
+            await probe.stop()

@@ -19,7 +19,10 @@ Backpressure: with ``maxPending`` offsets outstanding (or a full read-ahead), th
 member pauses its partitions but keeps polling, so it stays in the group.
 
 A revoked partition's messages are dropped from the FIFO, and acks for them are
-ignored: the new owner reads them again from the committed position.
+ignored: the new owner reads them again from the committed position. Likewise once
+reading has failed (the member is about to be replaced) nothing more is handed out,
+not even what was read ahead: it is not committed, so the next member reads it, and
+handing it out now would only make duplicates (its acks could not be committed).
 
 What a message carries as ``event`` is made from its record by ``decode``, when
 the message is handed out: by default :func:`decode_record` (the bus's wire
@@ -178,6 +181,8 @@ class KafkaMember(Subscription):
         while True:
             if self._closed:
                 raise StopAsyncIteration
+            if self._error is not None:  # read ahead stays uncommitted: read again later
+                raise self._error
             while ready:
                 item = ready.popleft()
                 if item.__class__ is tuple:  # a fresh record: decoded only now (see _take)
@@ -192,8 +197,6 @@ class KafkaMember(Subscription):
                 self._handed_out += 1
                 self._space.set()
                 return message
-            if self._error is not None:
-                raise self._error
             self._wakeup.clear()
             await self._wakeup.wait()
 

@@ -68,6 +68,12 @@ class MemoryBus(EventBus):
         self._subscriptions.append(member)
         return member
 
+    async def backlog(self, topic: str, group: str) -> int | None:
+        """The group's events queued, handed out or waiting out a nack delay; None for a
+        group that never subscribed."""
+        shared = self._groups.get(topic, {}).get(group)
+        return None if shared is None else shared.outstanding
+
     async def close(self) -> None:
         if self._closed:
             return

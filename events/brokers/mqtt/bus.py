@@ -37,9 +37,13 @@ own ``consumerID`` (Dapr's ``{podName}``), stable across restarts.
 
 Limits: no ordering (shared subscriptions spread events in no particular
 order), no keys (``Message.key`` is the ``partitionkey`` extension, if any),
-no delivery count beyond "maybe redelivered". Reconnecting is the core's job:
-an unreachable broker is ``BusError(retriable=True)`` from ``start``,
-``publish``, ``subscribe`` and a subscription's iteration.
+no delivery count beyond "maybe redelivered", no backlog query (MQTT cannot say
+what a broker queues for a session, so no stall is reported for this bus).
+Reconnecting is the core's job: an unreachable broker is
+``BusError(retriable=True)`` from ``start``, ``publish``, ``subscribe`` and a
+subscription's iteration. The publishing connection is held in an
+:class:`events.bus.live.LiveClient`: it is used only while paho says it is
+connected, and after a failed publish a fresh one is made.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from events.brokers.mqtt.member import MqttMember
 from events.brokers.mqtt.settings import MqttSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
+from events.bus.live import LiveClient
 from events.cloudevent import CloudEvent
 from events.errors import BusClosed, BusError
 
@@ -84,8 +89,9 @@ class MqttBus(EventBus):
         self.pubsub_name = pubsub_name
         self._consumer = settings.consumerID or "fnevents"
         self._endpoint = settings.endpoint
-        self._publisher: MqttClient | None = None
-        self._connecting: asyncio.Future[MqttClient] | None = None
+        self._publishers: LiveClient[MqttClient] = LiveClient(
+            self._connect_publisher, f"the MQTT broker at {self._endpoint.address}"
+        )
         self._outstanding: asyncio.Semaphore | None = None
         self._slots: dict[tuple[str, str], set[int]] = {}
         self._subscriptions: set[MqttMember] = set()
@@ -95,7 +101,7 @@ class MqttBus(EventBus):
         return f"MQTT at {self._endpoint.address}"
 
     async def start(self) -> None:
-        await self._publishing_connection()
+        await self._publishers.get()
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -106,39 +112,22 @@ class MqttBus(EventBus):
         if self._outstanding is None:
             self._outstanding = asyncio.Semaphore(MAX_OUTSTANDING)
         async with self._outstanding:
-            connection = self._publisher
-            if connection is None or not connection.is_open:
-                connection = await self._publishing_connection()
-            # no timeout of its own: a dead connection fails every waiting publish, and the
-            # keepalive (KEEPALIVE) notices one that died silently
-            await connection.publish(topic, payload, self.settings.qos, self.settings.retain)
-
-    async def _publishing_connection(self) -> MqttClient:
-        """The open publisher connection; one attempt to (re)connect if there is none.
-
-        Concurrent callers share one attempt; failing, it raises BusError(retriable=True)
-        and the next call tries again (the core decides when)."""
-        if self._publisher is not None and self._publisher.is_open:
-            return self._publisher
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect_publisher())
-        connecting = self._connecting
-        try:
-            return await asyncio.shield(connecting)
-        finally:
-            if connecting.done() and self._connecting is connecting:
-                self._connecting = None
+            connection = self._publishers.current() or await self._publishers.get()
+            try:
+                # no timeout of its own: a dead connection fails every waiting publish, and
+                # the keepalive (KEEPALIVE) notices one that died silently
+                await connection.publish(topic, payload, self.settings.qos, self.settings.retain)
+            except BusError as exc:
+                if exc.retriable:  # a fresh connection next time (see MqttClient.healthy)
+                    self._publishers.suspect(connection)
+                raise
 
     async def _connect_publisher(self) -> MqttClient:
-        if self._publisher is not None:
-            self._publisher.abort()
+        """One attempt at a publishing connection; LiveClient shares it between callers
+        and keeps it while paho says it is connected. Raises BusError(retriable=True)."""
         client_id = member_client_id(self._consumer, "pub", uuid.uuid4().hex, 0)
         connection = MqttClient(self.settings, client_id, clean_session=True)
         await connection.connect()
-        if self._closed:
-            await connection.disconnect()
-            raise BusClosed("the MQTT bus is closed; cannot publish")
-        self._publisher = connection
         return connection
 
     # -- subscribing ------------------------------------------------------------------
@@ -187,7 +176,4 @@ class MqttBus(EventBus):
             return
         self._closed = True
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)))
-        if self._connecting is not None:
-            self._connecting.cancel()
-        if self._publisher is not None:
-            await self._publisher.disconnect()
+        await self._publishers.close(MqttClient.disconnect)

@@ -215,6 +215,20 @@ class MqttClient:
     def is_open(self) -> bool:
         return self._fd is not None and self.lost is None
 
+    @property
+    def alive(self) -> bool:
+        """Open by our account and connected by paho's own (its connection state), for
+        :class:`events.bus.live.LiveClient`."""
+        return self.is_open and self._client.is_connected()
+
+    async def healthy(self) -> bool:
+        """paho offers no PING to wait for, so a connection that failed a call is never
+        trusted again: the proof of a reconnect is a fresh connection."""
+        return False
+
+    async def discard(self) -> None:
+        self.abort()
+
     # -- paho callbacks (on the loop thread) ---------------------------------------
 
     def _connected(self, client, userdata, flags, reason, properties) -> None:
@@ -279,6 +293,13 @@ class MqttClient:
 
     def _socket_closed(self, client, userdata, sock) -> None:
         self._in_loop(self._unregister)
+        # paho calls on_disconnect right after this; should it not (an exception in
+        # between), the connection must not look open with no socket under it
+        self._in_loop(self._loop.call_soon, self._closed_without_word)
+
+    def _closed_without_word(self) -> None:
+        if self.lost is None and self._fd is None:
+            self._lose(self._failure("the connection closed"))
 
     def _unregister(self) -> None:
         if self._fd is not None:

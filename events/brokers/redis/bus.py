@@ -13,7 +13,12 @@ Subscribe: the consumer group is the ``group`` argument (created with
 ``XGROUP CREATE <topic> <group> 0 MKSTREAM`` before ``subscribe`` returns; a new
 group starts at the beginning of the stream); each subscription is one member
 named ``<consumerID or 'fnevents'>-<random>``. Reading, redelivery and acks are
-described in ``events.brokers.redis.member``.
+described in ``events.brokers.redis.member``. What a member closed on a lost broker
+could not settle (acks, entries read ahead) is kept per (topic, group) and settled by
+the next member of that group on this bus when it opens.
+
+Backlog (the optional :class:`events.bus.backlog.Backlog` capability): XINFO GROUPS'
+``lag`` plus ``pending`` (see ``RedisClient.backlog``).
 
 Limits: one Redis node (no Cluster, no Sentinel); no ordering across the members
 of a group (a stream is one log, but members take entries concurrently and a
@@ -32,7 +37,7 @@ from typing import Any, ClassVar
 import orjson
 
 from events.brokers.redis.client import RedisClient, RedisPublisher
-from events.brokers.redis.member import BLOCK_MS, RedisMember
+from events.brokers.redis.member import BLOCK_MS, Leftovers, RedisMember
 from events.brokers.redis.settings import RedisSettings
 from events.bus import envelope
 from events.bus.contract import EventBus, Subscription
@@ -53,6 +58,8 @@ class RedisBus(EventBus):
         self._client = RedisClient(settings)
         self._publisher = RedisPublisher(self._client.redis, settings)
         self._subscriptions: list[RedisMember] = []
+        #: per (topic, group): what members closed on a lost broker could not settle
+        self._leftovers: dict[tuple[str, str], Leftovers] = {}
         self._closed = False
 
     async def start(self) -> None:
@@ -79,10 +86,17 @@ class RedisBus(EventBus):
         commands = self._client.group(topic, group, member)
         # the member's own connection: its XREADGROUP blocks, so it must not hold a pooled one
         reader = self._client.blocking_connection(BLOCK_MS / 1000)
-        subscription = await RedisMember(commands, reader, self.settings, self.pubsub_name).open()
+        leftovers = self._leftovers.setdefault((topic, group), Leftovers())
+        subscription = await RedisMember(
+            commands, reader, self.settings, self.pubsub_name, leftovers
+        ).open()
         self._subscriptions = [s for s in self._subscriptions if not s.closed]
         self._subscriptions.append(subscription)
         return subscription
+
+    async def backlog(self, topic: str, group: str) -> int | None:
+        """What waits for ``group`` on ``topic`` (see ``RedisClient.backlog``)."""
+        return await self._client.backlog(topic, group)
 
     async def close(self) -> None:
         if self._closed:

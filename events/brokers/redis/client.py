@@ -76,6 +76,29 @@ class RedisClient:
             single_connection_client=True,
         )
 
+    async def backlog(self, topic: str, group: str) -> int | None:
+        """XINFO GROUPS: the group's ``lag`` plus ``pending``; None for a stream or group
+        that does not exist. Redis 6.2 reports no ``lag``: one XRANGE then says whether
+        anything is unread, which counts as 1 (a lower bound, enough to tell idle from
+        stuck)."""
+        timeout = self.settings.readTimeout
+        try:
+            groups = await within(self.redis.xinfo_groups(topic), timeout)
+            found = next((g for g in groups if g["name"] in (group, group.encode())), None)
+            if found is None:
+                return None
+            lag = found.get("lag")
+            if lag is None:
+                after = b"(" + found["last-delivered-id"]
+                lag = len(await within(self.redis.xrange(topic, after, "+", count=1), timeout))
+        except rx.ResponseError as exc:
+            if "no such key" in str(exc):
+                return None
+            raise BusError(f"Redis at {self.settings.address} refused XINFO GROUPS: {exc}") from exc
+        except UNREACHABLE as exc:
+            raise unreachable_error(self.settings.address, exc) from exc
+        return int(found["pending"]) + int(lag)
+
     async def close(self) -> None:
         await self.redis.aclose()
 

@@ -39,6 +39,13 @@ marking it idle for ``processingTimeout`` (XCLAIM IDLE JUSTID: still pending, no
 acked, no delivery counted), so the next claim by any member takes it at once
 instead of a processingTimeout later. A member that crashes cannot do this; its
 entries are claimed once they have been idle for processingTimeout.
+
+A lost broker: once the reader fails, nothing more is handed out, not even what was
+read ahead (its ack could not land, and it would come back later: a duplicate per
+entry read ahead); the iteration raises the retriable error at once. The core then
+closes this member, and what the close cannot send to the lost broker (queued acks,
+late acks, the entries to give back) goes to the bus's :class:`Leftovers` for this
+(topic, group), which the next member settles when it opens.
 """
 
 from __future__ import annotations
@@ -67,7 +74,12 @@ class RedisMember(Subscription):
     """A group member. Create it, then :meth:`open` (the group exists once that returns)."""
 
     def __init__(
-        self, commands: GroupCommands, reader: Redis, settings: RedisSettings, pubsub_name: str
+        self,
+        commands: GroupCommands,
+        reader: Redis,
+        settings: RedisSettings,
+        pubsub_name: str,
+        leftovers: Leftovers | None = None,
     ) -> None:
         self.topic, self.group = commands.topic, commands.group
         self.pubsub_name = pubsub_name
@@ -92,11 +104,14 @@ class RedisMember(Subscription):
         self._claiming: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._nacks: set[asyncio.Task[None]] = set()
+        #: What members of this (topic, group) could not settle on a lost broker.
+        self._leftovers = leftovers or Leftovers()
 
     async def open(self) -> RedisMember:
         try:
             await self._redis.create_group()
             self._reader_id = await within(self._reader.client_id(), self._settings.readTimeout)
+            await self._leftovers.settle(self._redis, self._timeout_ms)
         except rx.ResponseError as exc:
             await self._reader.aclose()
             raise BusError(f"cannot subscribe to {self.topic} on Redis: {exc}") from exc
@@ -125,7 +140,7 @@ class RedisMember(Subscription):
 
     async def __anext__(self) -> Message:
         ready = self._ready
-        if ready and not self._closing:  # take(1) without the list and the loop
+        if ready and not self._closing and self._error is None:  # take(1), without the list
             entry = ready.popleft()
             self._room.set()
             self._handed_out.add(entry[0])
@@ -137,10 +152,13 @@ class RedisMember(Subscription):
         """The next ``limit`` or fewer entries (at least one) as they are in the stream,
         for a consumer that decodes entries itself (the Redis source); settle each with
         :meth:`ack`. Raises as ``__anext__`` does: StopAsyncIteration once closed, the
-        reader's BusError once the broker is lost and nothing is left to hand out."""
+        reader's BusError once the broker is lost (at once: what was read ahead is not
+        handed out any more, see the module docstring)."""
         while True:
             if self._closing:
                 raise StopAsyncIteration
+            if self._error is not None:  # what was read ahead is given back by close()
+                raise self._error
             if self._ready:
                 ready = self._ready
                 entries = [ready.popleft() for _ in range(min(limit, len(ready)))]
@@ -261,13 +279,17 @@ class RedisMember(Subscription):
             self._flusher = None
 
     async def flush(self) -> bool:
-        """XACK everything queued; False (and the ids stay queued) if the broker is away."""
+        """XACK everything queued; False (and the ids stay queued) if the broker is away.
+        After close, what cannot be sent is left for the next member (``Leftovers``)."""
         while self._acks:
             batch, self._acks = self._acks, []
             try:
                 await self._redis.ack(batch)
             except UNREACHABLE:
-                self._acks[:0] = batch
+                if self._closed.is_set():
+                    self._leftovers.acks.extend(batch)
+                else:
+                    self._acks[:0] = batch
                 return False
             except rx.ResponseError:  # NOGROUP: the group is gone, and its entries with it
                 pass
@@ -318,9 +340,14 @@ class RedisMember(Subscription):
             # would lose track of what it claimed or acked
             running = [t for t in (self._claiming, self._flusher, *self._nacks) if t]
             await asyncio.gather(*running, return_exceptions=True)
+            given_back = False
             with contextlib.suppress(*UNREACHABLE, rx.ResponseError):  # one failure, not three
                 if await self.flush():
                     await self._give_back()
+                    given_back = True
+            if not given_back:  # the broker is away: the next member settles them
+                self._leftovers.keep(self._acks, self._held.difference(self._acks))
+                self._acks = []
         finally:
             self._closed.set()
             await self._reader.aclose()
@@ -344,3 +371,36 @@ class RedisMember(Subscription):
             await self._redis.make_idle(held, self._timeout_ms)
         elif not held:
             await self._redis.leave()
+
+
+class Leftovers:
+    """What closed members of one (topic, group) could not settle because the broker was
+    away: acks to send, and entries to give back to the group. The bus keeps one per
+    (topic, group), and the next member settles it when it opens: the acks land (so a
+    message handled during the outage is not delivered again) and the entries are made
+    claimable at once, instead of after ``processingTimeout``."""
+
+    def __init__(self) -> None:
+        self.acks: list[bytes] = []
+        self.held: set[bytes] = set()
+
+    def keep(self, acks: list[bytes], held: set[bytes]) -> None:
+        self.acks.extend(acks)
+        self.held |= held
+
+    async def settle(self, commands: GroupCommands, idle_ms: int) -> None:
+        """XACK the acks, mark the rest idle for ``idle_ms``; what fails stays kept."""
+        acks, self.acks = self.acks, []
+        try:
+            if acks:
+                await commands.ack(acks)
+        except BaseException:
+            self.acks[:0] = acks
+            raise
+        held, self.held = list(self.held.difference(acks)), set()
+        try:
+            if held and idle_ms:
+                await commands.make_idle(held, idle_ms)
+        except BaseException:
+            self.held.update(held)
+            raise
