@@ -12,6 +12,7 @@ from events.app.catalog import Catalog
 from events.app.load import load_catalog
 from events.app.report import describe_catalog
 from events.app.shutdown import FORCED_EXIT, Shutdown
+from events.bus.stall import DEFAULT_STALL_AFTER
 from events.errors import FnEventsError, ManifestErrors
 from events.observability.console import Console
 
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
     handling is left alone and ``run`` stops when ``shutdown.request()`` is called."""
     shutdown = shutdown or Shutdown()
     args = _parser().parse_args(argv)
+    if args.command == "schema":
+        from events.app.schema import run as schema
+
+        return schema(args)
     console = Console(quiet=getattr(args, "quiet", False))
     try:
         catalog = load_catalog(args.file, args.components)
@@ -67,7 +72,14 @@ async def _run(
     from events.app.runtime import Runtime
 
     roles = Roles.parse(args.only, catalog)
-    runtime = Runtime(catalog, console, ops_host=args.host, ops_port=args.port, roles=roles)
+    runtime = Runtime(
+        catalog,
+        console,
+        ops_host=args.host,
+        ops_port=args.port,
+        roles=roles,
+        stall_after=args.stall_after,
+    )
     stop, force = shutdown.attach()
     try:
         # Ctrl-C must work even while start is still waiting for an unreachable broker.
@@ -146,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
             help="Dapr Component files or directories (repeatable); a Component "
             "here replaces one of the same name, which is how to swap the broker",
         )
+    from events.app.schema import add_parser as add_schema
+
+    add_schema(commands)
     run.add_argument(
         "--port",
         type=int,
@@ -174,5 +189,28 @@ def _parser() -> argparse.ArgumentParser:
         "(or KIND/NAMESPACE/NAME); a sink.ref to a Function running elsewhere goes to its "
         "fixed host:port or url",
     )
+    run.add_argument(
+        "--stall-after",
+        type=_seconds,
+        default=DEFAULT_STALL_AFTER,
+        metavar="SECONDS",
+        help="report a trigger input or async function that has made no progress for this "
+        "long while events wait for it on the broker: one line, and /readyz answers 503 "
+        f"with the reason until it moves again (default {DEFAULT_STALL_AFTER:g}; 0 turns it "
+        "off; MQTT and Dapr-sidecar buses cannot say what waits, so they are never reported)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more; anything else is a usage error that says so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, 0 or more (0 turns it off), not {text!r}"
+        )
+    return value
