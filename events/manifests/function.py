@@ -22,7 +22,7 @@ process, else its ``url``, else ``http://host:port/`` (which needs a fixed port)
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -76,6 +76,24 @@ class OutputRef(Model):
         return None if self.component is not None else self.eventBus or DEFAULT_BUS
 
 
+class KedaScaling(Model):
+    """OpenFunction's ``scaleOptions.keda``: passed to the rendered KEDA ScaledObject."""
+
+    model_config = Model.model_config | {"extra": "allow"}
+
+    scaledObject: dict[str, Any] | None = None
+    triggers: list[dict[str, Any]] | None = None
+
+
+class ScaleOptions(Model):
+    """OpenFunction's Function ``scaleOptions``: used by ``fnevents render`` (replica
+    bounds and the KEDA ScaledObject); one process runs one replica."""
+
+    minReplicas: int | None = Field(default=None, ge=0)
+    maxReplicas: int | None = Field(default=None, ge=1)
+    keda: KedaScaling | None = None
+
+
 class FunctionSpec(Model):
     source: str = Field(description="a .py file relative to the manifest, or a module name")
     target: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the function to call")
@@ -95,6 +113,9 @@ class FunctionSpec(Model):
     concurrency: int = Field(default=8, ge=1, le=1024, description="events in flight at once")
     maxDeliveries: int = Field(
         default=10, ge=1, description="deliveries of one event before it is dead-lettered"
+    )
+    scaleOptions: ScaleOptions | None = Field(
+        default=None, description="replicas and KEDA settings for `fnevents render`"
     )
 
     @field_validator("url")

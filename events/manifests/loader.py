@@ -114,7 +114,7 @@ def manifest_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Manife
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if _is_manifest(p, path))
             if not found:
                 errors.append(
                     ManifestError(
@@ -130,6 +130,15 @@ def manifest_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Manife
         else:
             errors.append(ManifestError("no such file or directory", file=str(path)))
     return files, errors
+
+
+def _is_manifest(path: Path, directory: Path) -> bool:
+    """A manifest file in ``directory``, outside hidden folders: a Kubernetes ConfigMap
+    mount holds every file twice, as ``name`` and as ``..2024_01_01_00_00_00.1/name``
+    (behind the ``..data`` link it swaps on an update), and editors keep backups in
+    dot-folders."""
+    hidden = any(part.startswith(".") for part in path.relative_to(directory).parts[:-1])
+    return path.suffix in MANIFEST_SUFFIXES and not hidden
 
 
 def load(paths: Iterable[str | Path]) -> tuple[list[Loaded], list[ManifestError]]:

@@ -56,6 +56,19 @@ def test_directories_are_read_recursively(tmp_path) -> None:
     assert len(catalog.resources) == 2
 
 
+def test_a_configmap_mount_is_read_once(tmp_path) -> None:
+    """Kubernetes mounts a ConfigMap as links to a hidden timestamped folder."""
+    data = tmp_path / "..2026_12_03_07_00_00.123"
+    data.mkdir()
+    (data / "bus.yaml").write_text(BUS)
+    (data / "source.yaml").write_text(CRON_SOURCE)
+    (tmp_path / "..data").symlink_to(data.name)
+    for name in ("bus.yaml", "source.yaml"):
+        (tmp_path / name).symlink_to(f"..data/{name}")
+    catalog = load_catalog([str(tmp_path)], [])
+    assert len(catalog.resources) == 2
+
+
 def test_topic_names_follow_openfunction() -> None:
     assert (
         topic_for("default", "my-eventsource", "sample-one") == "default-my-eventsource-sample-one"
