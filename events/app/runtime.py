@@ -5,6 +5,10 @@ functions listen, then triggers subscribe (creating their consumer groups),
 and only then do sources start producing. Stop runs in reverse: sources stop,
 triggers drain what they hold, functions and buses close.
 
+Roles start and stop one by one too (:meth:`Runtime.start_roles`,
+:meth:`Runtime.stop_roles`, in the same orders), which is how a reload
+(:mod:`events.app.reload`) changes some roles and leaves the rest running.
+
 Every consumer (a trigger's input, an async function) is watched for stalls
 (:mod:`events.bus.stall`): one that has not moved for ``stall_after`` seconds while
 work waits on the broker makes ``/readyz`` answer 503 with the reason, and the
@@ -14,6 +18,7 @@ backlog it reads is the gauge ``fnevents_backlog{topic,group}``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
@@ -46,6 +51,9 @@ from sources.registry import make_source, source_class
 from triggers.runner import TriggerRunner
 from triggers.subscriber import DeliveryContext, Subscriber
 
+#: A role: (kind, namespace, name) of an EventSource, Trigger or Function.
+RoleKey = tuple[str, str, str]
+
 
 class Runtime:
     def __init__(
@@ -69,6 +77,9 @@ class Runtime:
         self.outputs = Outputs(console)
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
+        self._source_tasks: dict[tuple[str, str], list[asyncio.Task[None]]] = {}
+        #: The roles started and not stopped since.
+        self.running: set[RoleKey] = set()
         self._ops = (
             OpsServer(self.metrics, self.not_ready, ops_host, ops_port)
             if ops_port is not None
@@ -100,10 +111,7 @@ class Runtime:
             self.console.warn(warning)
         if self._ops is not None:
             self.console.say(f"health and metrics on {await self._ops.start()}/metrics")
-        await self._start_buses()
-        await self._start_functions()
-        await self._start_triggers()
-        self._start_sources()
+        await self.start_roles(self.selection())
         if self.stalls is not None:
             self.stalls.start()
         self.ready = True
@@ -112,29 +120,41 @@ class Runtime:
         """The resources of ``kind`` this process runs (``--only``, else all)."""
         return [item for item in self.catalog.of_kind(kind) if item in self.roles]
 
-    def _preflight(self) -> None:
-        """Refuse to start what cannot run, before anything is started."""
-        for item in self.selected("EventSource"):
-            for kind, event, _ in item.resource.spec.events():
-                try:
-                    source_class(kind)
-                except BackendNotAvailable as exc:
-                    message = f"{item.label} {kind} event '{event}': {exc}"
-                    raise BackendNotAvailable(message) from None
-        for item, name in self._bus_users():
-            bus_settings(bus_plan(self.catalog, item.namespace, name))
-        senders = self.selected("EventSource") + self.selected("Trigger")
-        check_remote_sinks(senders, self.catalog, self.roles)
+    def selection(self) -> list[Loaded]:
+        """Every role this process runs: Functions, Triggers, EventSources."""
+        return selection(self.catalog, self.roles)
 
-    def _bus_users(self) -> list[tuple[Loaded, str]]:
-        users = [(es, es.resource.spec.eventBus) for es in self.selected("EventSource")]
-        users += [(t, t.resource.spec.eventBus) for t in self.selected("Trigger")]
-        for function in self.selected("Function"):
-            spec = function.resource.spec
-            users += [(function, ref.bus) for ref in spec.outputs.values() if ref.bus]
-            if spec.input is not None:
-                users.append((function, spec.input.eventBus))
-        return [(item, name) for item, name in users if name]
+    def _preflight(self) -> None:
+        preflight(self.catalog, self.roles)
+
+    async def start_roles(self, items: list[Loaded]) -> None:
+        """Start the roles ``items`` (of :attr:`catalog`) in start order: the buses they use
+        (one already open is shared), then functions, triggers, sources."""
+        await self._start_buses(items)
+        await self._start_functions(_of_kind(items, "Function"))
+        await self._start_triggers(_of_kind(items, "Trigger"))
+        self._start_sources(_of_kind(items, "EventSource"))
+
+    async def stop_roles(self, roles: Iterable[RoleKey], drain_timeout: float = 10.0) -> None:
+        """Stop the running ``roles`` as :meth:`stop` does (sources, then triggers and async
+        functions drain what they hold, then function servers); buses stay open."""
+        keys = set(roles)
+        tasks = [t for key in keys for t in self._source_tasks.pop(key[1:], [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._sources = [t for t in self._sources if t not in tasks]
+        triggers = [t for t in self.triggers if ("Trigger", *t.name.split("/", 1)) in keys]
+        self.triggers = [t for t in self.triggers if t not in triggers]
+        await asyncio.gather(*(t.stop(drain_timeout) for t in triggers))
+        consumers = [
+            f for f in self.topic_functions if ("Function", *f.label.split("/", 1)) in keys
+        ]
+        self.topic_functions = [f for f in self.topic_functions if f not in consumers]
+        await asyncio.gather(*(f.stop(drain_timeout) for f in consumers))
+        servers = [self.functions.pop(key[1:], None) for key in keys if key[0] == "Function"]
+        await asyncio.gather(*(server.stop() for server in servers if server is not None))
+        self.running -= keys
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         self.ready = False
@@ -155,8 +175,8 @@ class Runtime:
     def bus_for(self, item: Loaded, name: str) -> EventBus:
         return self.buses[bus_plan(self.catalog, item.namespace, name).key]
 
-    async def _start_buses(self) -> None:
-        for item, name in self._bus_users():
+    async def _start_buses(self, items: list[Loaded]) -> None:
+        for item, name in _bus_users(items):
             plan = bus_plan(self.catalog, item.namespace, name)
             if plan.key in self.buses:
                 continue
@@ -169,8 +189,8 @@ class Runtime:
             self.buses[plan.key] = bus
             self.console.say(f"bus: {bus.describe()} ({plan.via})")
 
-    async def _start_functions(self) -> None:
-        for item in self.selected("Function"):
+    async def _start_functions(self, items: list[Loaded]) -> None:
+        for item in items:
             spec = item.resource.spec
             handler = load_target(
                 spec.source, spec.target, Path(item.origin.file).parent, item.name
@@ -198,6 +218,7 @@ class Runtime:
                 await function.start()
                 self.topic_functions.append(function)
                 where = f"consuming topic {spec.input.topic}"
+            self.running.add(role_key(item))
             self.console.say(f"function {item.namespace}/{item.name} {where}")
 
     async def _senders(self, function: Loaded) -> dict[str, Send]:
@@ -232,8 +253,8 @@ class Runtime:
         assert function is not None, "checked when the manifests loaded"
         return remote_url(function)
 
-    async def _start_triggers(self) -> None:
-        for item in self.selected("Trigger"):
+    async def _start_triggers(self, items: list[Loaded]) -> None:
+        for item in items:
             runner = self._build_trigger(item)
             # a store that cannot be reached is said now and waited for, like a bus;
             # one that refuses the credentials stops the start with that reason
@@ -241,6 +262,7 @@ class Runtime:
             await keep_running(label, runner.state.check, self.console, only_retriable=True)
             await runner.start()
             self.triggers.append(runner)
+            self.running.add(role_key(item))
             targets = ", ".join(_describe(s) for s in runner.subscribers)
             self.console.say(
                 f"trigger {runner.name}: inputs {', '.join(runner.inputs.values())} -> {targets}"
@@ -286,8 +308,8 @@ class Runtime:
             watch=self.stalls,
         )
 
-    def _start_sources(self) -> None:
-        for item in self.selected("EventSource"):
+    def _start_sources(self, items: list[Loaded]) -> None:
+        for item in items:
             for kind, event, _ in item.resource.spec.events():
                 source = make_source(item, kind, event)
                 outlet = build_outlet(
@@ -303,6 +325,8 @@ class Runtime:
                     name=label,
                 )
                 self._sources.append(task)
+                self._source_tasks.setdefault(role_key(item)[1:], []).append(task)
+                self.running.add(role_key(item))
                 self.console.say(f"{label} started")
                 for notice in source.notices():
                     self.console.warn(f"{label}: {notice}")
@@ -318,6 +342,48 @@ class Runtime:
             dead_letter_url=self.sink_url(spec.deadLetterSink, item.namespace),
             delivery=spec.delivery or DEFAULT_DELIVERY,
         )
+
+
+def selection(catalog: Catalog, roles: Roles) -> list[Loaded]:
+    """The roles of ``catalog`` that ``roles`` selects: Functions, Triggers, EventSources."""
+    kinds = ("Function", "Trigger", "EventSource")
+    return [item for kind in kinds for item in catalog.of_kind(kind) if item in roles]
+
+
+def preflight(catalog: Catalog, roles: Roles) -> None:
+    """Refuse to start what cannot run, before anything is started (also before a reload
+    stops anything)."""
+    items = selection(catalog, roles)
+    for item in _of_kind(items, "EventSource"):
+        for kind, event, _ in item.resource.spec.events():
+            try:
+                source_class(kind)
+            except BackendNotAvailable as exc:
+                message = f"{item.label} {kind} event '{event}': {exc}"
+                raise BackendNotAvailable(message) from None
+    for item, name in _bus_users(items):
+        bus_settings(bus_plan(catalog, item.namespace, name))
+    senders = _of_kind(items, "EventSource") + _of_kind(items, "Trigger")
+    check_remote_sinks(senders, catalog, roles)
+
+
+def _bus_users(items: list[Loaded]) -> list[tuple[Loaded, str]]:
+    users = [(es, es.resource.spec.eventBus) for es in _of_kind(items, "EventSource")]
+    users += [(t, t.resource.spec.eventBus) for t in _of_kind(items, "Trigger")]
+    for function in _of_kind(items, "Function"):
+        spec = function.resource.spec
+        users += [(function, ref.bus) for ref in spec.outputs.values() if ref.bus]
+        if spec.input is not None:
+            users.append((function, spec.input.eventBus))
+    return [(item, name) for item, name in users if name]
+
+
+def _of_kind(items: list[Loaded], kind: str) -> list[Loaded]:
+    return [item for item in items if item.kind == kind]
+
+
+def role_key(item: Loaded) -> RoleKey:
+    return (item.kind, item.namespace, item.name)
 
 
 def _describe(subscriber: Subscriber) -> str:

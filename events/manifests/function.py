@@ -114,6 +114,19 @@ class FunctionSpec(Model):
     maxDeliveries: int = Field(
         default=10, ge=1, description="deliveries of one event before it is dead-lettered"
     )
+    framework: Literal["fnevents", "google-http", "google-cloudevent", "ofn"] = Field(
+        default="fnevents",
+        description="how the target is called: fnevents (event) or (context, event); "
+        "google-http / google-cloudevent (Google's functions framework signatures); ofn "
+        "(OpenFunction's Python functions framework)",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="environment variables for the function's process"
+    )
+    states: dict[str, str] = Field(
+        default_factory=dict,
+        description="context.state stores: a name the code uses -> a state.redis Component",
+    )
     scaleOptions: ScaleOptions | None = Field(
         default=None, description="replicas and KEDA settings for `fnevents render`"
     )

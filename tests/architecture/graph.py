@@ -12,6 +12,7 @@ PACKAGES = ("events", "sources", "triggers")
 #: Which layer a package belongs to; imports may only point to the same layer or lower.
 #: The first matching prefix wins, so the more specific names come first.
 LAYERS: tuple[tuple[str, int], ...] = (
+    ("events.cli", 5),
     ("events.app", 4),
     ("events.functions", 3),
     ("events.delivery", 3),

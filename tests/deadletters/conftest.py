@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from events.app.cli import main
 from events.bus.contract import EventBus
+from events.cli.main import main
 from events.cloudevent import CloudEvent
 from events.errors import DeliveryError
 from tests.bus.backends import BACKENDS, make_bus

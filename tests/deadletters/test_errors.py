@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import main
+from events.cli.main import main
 from tests.deadletters.conftest import run_cli
 from tests.manifests import documents
 

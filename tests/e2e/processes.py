@@ -37,7 +37,7 @@ from events.cloudevent import CloudEvent
 from tests.manifests import documents
 
 ROOT = Path(__file__).resolve().parents[2]
-FNEVENTS = [sys.executable, "-m", "events.app.entry"]  # what the console script runs
+FNEVENTS = [sys.executable, "-m", "events.cli.entry"]  # what the console script runs
 
 
 def _environment(env: dict[str, str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The Kafka source under faults, as a real process: ``python -m events.app.entry run`` on a Redis
+"""The Kafka source under faults, as a real process: ``python -m events.cli.entry run`` on a Redis
 bus, fed by confluent-kafka's Producer (librdkafka), counted on the bus.
 
 - kill -9 of the source process mid-stream, then a restart: every record's id

@@ -23,9 +23,9 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
+from events.cli.main import main
 from events.observability.console import Console
 from tests.manifests import documents
 

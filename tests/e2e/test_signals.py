@@ -19,7 +19,7 @@ from tests.sink import RecordingSink
 pytestmark = pytest.mark.e2e
 
 #: What the console script runs: signal handling first, then everything else.
-ENTRY = [sys.executable, "-m", "events.app.entry"]
+ENTRY = [sys.executable, "-m", "events.cli.entry"]
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:

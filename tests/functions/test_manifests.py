@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.roles import RoleError, Roles
 from events.app.runtime import Runtime
+from events.cli.main import main
 from events.errors import ManifestErrors
 from events.functions.address import FunctionAddressError
 from events.observability.console import Console

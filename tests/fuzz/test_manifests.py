@@ -39,9 +39,9 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.report import describe_catalog
+from events.cli.main import main
 from events.errors import ManifestErrors
 from events.manifests import loader
 from tests.fuzz.budget import EXAMPLES, FUZZ, TEST_TIMEOUT, cpu_budget

@@ -1,6 +1,6 @@
 """Running ``fnevents render`` in this process, for the k8s tests.
 
-Through ``events.app.cli`` once it has the ``render`` command, else through the command
+Through ``events.cli.main`` once it has the ``render`` command, else through the command
 module on a parser of its own (the same ``add_parser``/``run`` the CLI wires in).
 """
 

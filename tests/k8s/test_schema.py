@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field
 
 from events.app import schema
-from events.app.cli import main
+from events.cli.main import main
 from events.manifests.common import Duration, Metadata, Model
 from events.manifests.loader import MANIFEST_SUFFIXES as SUFFIXES
 from tests.e2e.processes import FNEVENTS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from events.app.cli import main
 from events.app.load import load_catalog
+from events.cli.main import main
 from events.errors import ManifestErrors
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 

@@ -7,12 +7,12 @@ import pytest
 import redis
 
 from events.app.catalog import Catalog
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.plans import bus_plan
 from events.app.runtime import Runtime
 from events.brokers.memory.bus import MemoryBus
 from events.brokers.redis.state import RedisState
+from events.cli.main import main
 from events.errors import ManifestErrors
 from events.observability.console import Console
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger

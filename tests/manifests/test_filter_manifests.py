@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.plans import plan_trigger
 from events.app.runtime import Runtime
+from events.cli.main import main
 from events.cloudevent import CloudEvent
 from events.errors import ManifestErrors
 from events.observability.console import Console

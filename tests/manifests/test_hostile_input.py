@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.plans import bus_plan
+from events.cli.main import main
 from events.errors import ManifestErrors, quote
 from events.manifests import loader
 from events.manifests.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.plans import bus_plan, topic_for
+from events.cli.main import main
 from events.errors import ManifestErrors
 from tests.manifests.documents import BUS, CRON_SOURCE, trigger
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import DEFAULT_PORT
+from events.cli.main import DEFAULT_PORT
 from tests.e2e.processes import finish, read_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +206,7 @@ def test_the_wheel_holds_every_package_and_file_it_was_built_from(
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = sorted(package_files(context) - names)
     assert not missing, f"not in the wheel (pyproject's [tool.setuptools]): {missing}"
-    assert "events/app/cli.py" in names
+    assert "events/cli/main.py" in names
 
 
 def test_the_wheel_runs_the_image_command_from_a_clean_venv(wheel: Path, tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from events.app.cli import main
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
+from events.cli.main import main
 from events.cloudevent import CloudEvent
 from events.errors import BusError
 from events.observability.console import Console

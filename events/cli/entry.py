@@ -15,7 +15,7 @@ from events.app.shutdown import Shutdown
 
 def main() -> int:
     shutdown = Shutdown().install()
-    from events.app.cli import main as cli  # after the handlers: this import takes a while
+    from events.cli.main import main as cli  # after the handlers: this import takes a while
 
     status = cli(shutdown=shutdown)
     # Python puts the default handlers back while it finalizes, so a late SIGTERM would

@@ -1,4 +1,5 @@
-"""The ``fnevents`` command line: ``run``, ``validate`` and ``deadletters``."""
+"""The ``fnevents`` command line: ``run``, ``validate``, ``deadletters``, ``render`` and
+``schema``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ examples:
       --only function/kafka-input
   fnevents validate -f manifests/ --components components/kafka.yaml
   fnevents deadletters list -f manifests/ --components components/redis.yaml --trigger t1
+  fnevents render -f examples/vehicle-telemetry --components components/redis.yaml
+  fnevents schema --out charts/fnevents --check
 """
 
 
@@ -38,7 +41,15 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
         from events.app.schema import run as schema
 
         return schema(args)
+    if args.command == "render":
+        from events.app.render.command import run as render
+
+        return render(args)
     console = Console(quiet=getattr(args, "quiet", False))
+    if args.command == "run":  # what was read, before it is read: a reload compares with it
+        from events.app.reload import snapshot
+
+        args.digest = snapshot(args.file + args.components)
     try:
         catalog = load_catalog(args.file, args.components)
     except ManifestErrors as exc:
@@ -68,6 +79,7 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
 async def _run(
     catalog: Catalog, console: Console, args: argparse.Namespace, shutdown: Shutdown
 ) -> int:
+    from events.app.reload import Reloader, reload_on_sighup
     from events.app.roles import Roles
     from events.app.runtime import Runtime
 
@@ -80,7 +92,17 @@ async def _run(
         roles=roles,
         stall_after=args.stall_after,
     )
+    reloader = Reloader(
+        runtime,
+        args.file,
+        args.components,
+        args.only,
+        args.drain_timeout,
+        watch=not args.no_reload,
+        digest=args.digest,
+    )
     stop, force = shutdown.attach()
+    restore_sighup = reload_on_sighup(reloader)
     try:
         # Ctrl-C must work even while start is still waiting for an unreachable broker.
         starting = asyncio.create_task(runtime.start())
@@ -89,13 +111,15 @@ async def _run(
         if starting.done():
             starting.result()  # raises what start raised
             console.say("running; press Ctrl-C to stop")
-            await stopping
+            async with reloader:
+                await stopping
         else:
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
         console.say("stopping: draining events in flight (Ctrl-C again to stop at once) ...")
     finally:
         await _stop(runtime, args.drain_timeout, force, console)
+        restore_sighup()
     console.say("stopped")
     return 0
 
@@ -131,7 +155,10 @@ def _parser() -> argparse.ArgumentParser:
         help="start the sources, triggers and functions (all in one process by default)",
         description="Start every EventSource, Trigger and Function in the manifests, in one "
         "process, or only the roles named with --only (to run each in its own process), and "
-        "print a line per delivery. Ctrl-C or SIGTERM drains and exits 0.",
+        "print a line per delivery. Ctrl-C or SIGTERM drains and exits 0. When the manifest "
+        "files change, or on SIGHUP, it reloads them: what was added starts, what was removed "
+        "stops, what changed restarts, the rest runs on; invalid manifests are reported and "
+        "the old configuration keeps running.",
     )
     validate = commands.add_parser(
         "validate",
@@ -161,6 +188,9 @@ def _parser() -> argparse.ArgumentParser:
     from events.app.schema import add_parser as add_schema
 
     add_schema(commands)
+    from events.app.render.command import add_parser as add_render
+
+    add_render(commands)
     run.add_argument(
         "--port",
         type=int,
@@ -198,6 +228,11 @@ def _parser() -> argparse.ArgumentParser:
         "long while events wait for it on the broker: one line, and /readyz answers 503 "
         f"with the reason until it moves again (default {DEFAULT_STALL_AFTER:g}; 0 turns it "
         "off; MQTT and Dapr-sidecar buses cannot say what waits, so they are never reported)",
+    )
+    run.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the manifest files for changes (SIGHUP still reloads them)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
     return parser
