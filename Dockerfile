@@ -64,7 +64,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && mkdir -p /app/functions /etc/fnevents/manifests
 WORKDIR /app
 USER 10001:10001
-# /healthz, /readyz and /metrics (fnevents run --port; events.app.cli.DEFAULT_PORT)
+# /healthz, /readyz and /metrics (fnevents run --port; events.cli.main.DEFAULT_PORT)
 EXPOSE 9464
 ENTRYPOINT ["fnevents"]
 # --host 0.0.0.0: the ops server must answer the kubelet's probes and Prometheus on the
