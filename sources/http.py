@@ -34,6 +34,7 @@ from aiohttp import HttpVersion11, web
 from events.bindings.http import from_http, is_cloudevent
 from events.cloudevent import is_json_content_type
 from events.errors import FnEventsError, quote, shorten
+from events.observability import tracing
 from events.serving import listen
 from sources.contract import Outlet, Source
 from sources.normalize import Origin, Rejected, bounded, content_id, passthrough, wrap
@@ -107,6 +108,11 @@ class HttpSource(Source):
             return _error(415, str(exc))
         try:
             for event in events:
+                if tracing.enabled:  # an event without trace context takes the request's
+                    headers = request.headers
+                    event = tracing.adopt(
+                        event, headers.get("traceparent"), headers.get("tracestate")
+                    )
                 await outlet.emit(event)
         except FnEventsError as exc:
             return _error(

@@ -46,6 +46,7 @@ from typing import Any
 from events.bindings.kafka import from_record
 from events.bindings.structured import from_dict
 from events.cloudevent import CloudEvent, now_rfc3339
+from events.observability import tracing
 from sources.normalize import KIND_TYPES, Origin, Rejected, passthrough, structured_document, wrap
 
 _STRUCTURED = "application/cloudevents"
@@ -58,7 +59,18 @@ def record_id(record: Any) -> str:
 
 
 def to_event(record: Any, brokers: str) -> CloudEvent:
-    """The CloudEvent for one record read from ``brokers``; raises Rejected (see above)."""
+    """The CloudEvent for one record read from ``brokers``; raises Rejected (see above).
+
+    With tracing on, an event without trace context takes the record's ``traceparent``
+    and ``tracestate`` headers.
+    """
+    event = _decode(record, brokers)
+    if tracing.enabled and record.headers:
+        return tracing.adopt_pairs(event, record.headers)
+    return event
+
+
+def _decode(record: Any, brokers: str) -> CloudEvent:
     binary, content_type = False, None
     for name, raw in record.headers or ():
         lowered = name.lower()

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from events.bindings.mqtt import from_mqtt5
 from events.bindings.structured import from_dict
 from events.cloudevent import CloudEvent
+from events.observability import tracing
 from sources.normalize import Origin, content_id, passthrough, structured_document, wrap
 
 _STRUCTURED = "application/cloudevents"
@@ -64,7 +65,24 @@ def to_event(
     content_type: str | None = None,
     user_properties: Sequence[tuple[str, str]] = (),
 ) -> CloudEvent:
-    """The CloudEvent for one message received from the broker at ``address`` (host:port)."""
+    """The CloudEvent for one message received from the broker at ``address`` (host:port).
+
+    With tracing on, an event without trace context takes the message's ``traceparent``
+    and ``tracestate`` user properties (MQTT 5).
+    """
+    event = _decode(address, topic, payload, content_type, user_properties)
+    if tracing.enabled and user_properties:
+        return tracing.adopt_pairs(event, user_properties)
+    return event
+
+
+def _decode(
+    address: str,
+    topic: str,
+    payload: bytes,
+    content_type: str | None,
+    user_properties: Sequence[tuple[str, str]],
+) -> CloudEvent:
     if (content_type and content_type.lstrip().lower().startswith(_STRUCTURED)) or (
         user_properties and any(name == "specversion" for name, _ in user_properties)
     ):

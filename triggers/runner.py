@@ -49,6 +49,8 @@ from events.bus.resilient import Outage
 from events.bus.stall import StallWatch
 from events.cloudevent import CloudEvent
 from events.errors import StateStoreError
+from events.observability import tracing
+from events.observability.recent import FILTERED
 from triggers.filters import EventFilter
 from triggers.state import ConditionState, LocalState
 from triggers.subscriber import DeliveryContext, Subscriber
@@ -102,16 +104,21 @@ class TriggerRunner:
                 event_filter.bind(name, where, ctx.metrics, self._warn)
                 self._dropped[key] = ctx.metrics.filtered.labels(name, where)
         self.order_by = order_by
+        self._where = f"trigger:{name}"  # its place in the web console's recent events
         self._tails: dict[str, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         """Subscribe to every input (the groups exist from here on) and start reading."""
         for input_name, topic in self.inputs.items():
+            handler: Any = partial(self._handle, input_name)
+            if tracing.enabled:  # a CONSUMER span per delivery; decided here, not per event
+                role = f"trigger/{self.name}"
+                handler = tracing.consumer(handler, self.ctx.bus, topic, self.group, role)
             consumer = Consumer(
                 self.ctx.bus,
                 topic,
                 self.group,
-                partial(self._handle, input_name),
+                handler,
                 slots=self._slots,
                 report=self._warn,
                 max_deliveries=self.max_deliveries,
@@ -131,9 +138,14 @@ class TriggerRunner:
         the bus refused a publish."""
         received = time.monotonic()
         event = message.event
+        recent = self.ctx.recent
+        if recent is not None:
+            recent.seen(self._where, event, input_name)
         input_filter = self.input_filters.get(input_name)
         if input_filter is not None and not input_filter.matches(event):
             self._dropped[input_name].inc()
+            if recent is not None:
+                recent.outcome(self._where, event.id, f"inputs.{input_name}", FILTERED)
             return
         local = self._local
         if local is not None:
@@ -205,6 +217,8 @@ class TriggerRunner:
         if subscriber.filter.matches(event):
             return True
         self._dropped[subscriber.index].inc()
+        if self.ctx.recent is not None:
+            self.ctx.recent.outcome(self._where, event.id, subscriber.label, FILTERED)
         return False
 
     async def stop(self, drain_timeout: float = 10.0) -> None:

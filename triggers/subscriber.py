@@ -44,8 +44,10 @@ from events.delivery import policy
 from events.delivery.sinks import BODY_EXCERPT, SinkClient, SinkReply
 from events.errors import DeliveryError
 from events.manifests.extensions import DeliverySpec
+from events.observability import tracing
 from events.observability.console import Console
 from events.observability.metrics import Metrics
+from events.observability.recent import DEAD_LETTERED, DELIVERED, RETRIED, RecentEvents
 from triggers.conditions import Condition
 from triggers.filters import EventFilter
 
@@ -58,6 +60,8 @@ class DeliveryContext:
     sinks: SinkClient
     metrics: Metrics
     console: Console
+    #: The web console's recent events; None (the default) when it is off.
+    recent: RecentEvents | None = None
 
 
 @dataclass
@@ -93,6 +97,11 @@ class Subscriber:
     def label(self) -> str:
         return f"{self.trigger}#{self.index}"
 
+    @property
+    def in_flight(self) -> int:
+        """Sink deliveries of this subscriber open now (read by the web console)."""
+        return self.max_in_flight - self._slots._value
+
     def bind(self, metrics: Metrics) -> None:
         """Look this subscriber's metric series up once, not on every delivery."""
         labels = (self.trigger, str(self.index))
@@ -115,6 +124,8 @@ class Subscriber:
         """
         if self.topic:
             await ctx.bus.publish(self.topic, event, key=_key(event))
+            if ctx.recent is not None:
+                ctx.recent.seen(f"topic:{self.topic}", event, self.label)
             self._delivered(event, ctx, received, f"topic {self.topic}")
         if self.sink_url:
             async with self._slots:
@@ -124,10 +135,11 @@ class Subscriber:
         self, url: str, event: CloudEvent, ctx: DeliveryContext, received: float
     ) -> None:
         failed, structured = self._counters["failed"], self.policy.structured
+        on_failure = (lambda _: failed.inc()) if ctx.recent is None else self._retried(event, ctx)
         outcome = await policy.deliver(
             lambda limit: ctx.sinks.post(url, event, structured, limit),
             self.policy,
-            lambda _: failed.inc(),
+            on_failure,
         )
         if outcome.delivered:
             if outcome.value is not None:
@@ -136,16 +148,34 @@ class Subscriber:
             return
         assert outcome.error is not None
         letter = dead_letter(event, url, outcome.error, outcome.attempts)
-        where = await self._dead_letter(letter, ctx)
+        if tracing.enabled:  # a settle span around the dead-lettering
+            reason, attempts = outcome.error.reason, outcome.attempts
+            where = await tracing.settle(
+                self._dead_letter, letter, ctx, event=event, reason=reason, attempts=attempts
+            )
+        else:
+            where = await self._dead_letter(letter, ctx)
         self._counters["dead_lettered"].inc()
+        detail = f"after {outcome.attempts} attempt(s): {outcome.error.reason}"
+        if ctx.recent is not None:
+            where_to = f"{detail} -> {where}"
+            ctx.recent.outcome(
+                f"trigger:{self.trigger}", event.id, self.label, DEAD_LETTERED, where_to
+            )
         ctx.console.delivery(
-            "dead-lettered",
-            self.label,
-            where,
-            event,
-            time.monotonic() - received,
-            f"after {outcome.attempts} attempt(s): {outcome.error.reason}",
+            "dead-lettered", self.label, where, event, time.monotonic() - received, detail
         )
+
+    def _retried(self, event: CloudEvent, ctx: DeliveryContext):
+        """The failed-attempt callback when the console records outcomes."""
+        failed, recent = self._counters["failed"], ctx.recent
+        assert recent is not None
+
+        def record(error: DeliveryError) -> None:
+            failed.inc()
+            recent.outcome(f"trigger:{self.trigger}", event.id, self.label, RETRIED, error.reason)
+
+        return record
 
     async def _reply(
         self, reply: SinkReply, url: str, event: CloudEvent, ctx: DeliveryContext, received: float
@@ -191,6 +221,8 @@ class Subscriber:
         seconds = time.monotonic() - received
         self._counters["delivered"].inc()
         self._counters["latency"].observe(seconds)
+        if ctx.recent is not None:
+            ctx.recent.outcome(f"trigger:{self.trigger}", event.id, self.label, DELIVERED, where)
         ctx.console.delivery("delivered", self.label, where, event, seconds)
 
 

@@ -10,9 +10,11 @@ from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
 from events.app.catalog import Catalog
+from events.app.function_states import check_function_states
 from events.app.plans import bus_plan, plan_trigger
 from events.app.secrets import resolve_component_metadata
 from events.app.state_stores import check_condition_store
+from events.app.topic_inputs import warn_about_topic_input
 from events.brokers.registry import PARTS, bus_settings, component_settings
 from events.errors import (
     BackendNotAvailable,
@@ -64,6 +66,7 @@ def _check_function(function: Loaded, catalog: Catalog) -> Iterator[ManifestErro
     for name, ref in spec.outputs.items():
         if error := _check_output(function, name, ref, catalog):
             yield error
+    yield from check_function_states(function, catalog)
 
 
 def _check_output(
@@ -218,6 +221,9 @@ def _check_trigger(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]
 
 
 def _check_input(trigger: Loaded, name: str, ref, catalog: Catalog) -> Iterator[ManifestError]:
+    if ref.topic is not None:  # any topic of the bus: nothing in the manifests need fill it
+        warn_about_topic_input(trigger, name, ref.topic, catalog)
+        return
     field = f"spec.inputs.{name}"
     namespace = ref.namespace or trigger.namespace
     source = catalog.get("EventSource", namespace, ref.eventSource)

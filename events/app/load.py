@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from events.app.catalog import Catalog
 from events.app.checks import checked_catalog
+from events.app.ofn_functions import expand_functions
 from events.errors import ManifestErrors
 from events.manifests.loader import load
 
 
-def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
-    """Load ``-f`` paths and ``--components`` paths; raise ManifestErrors with every problem."""
+def load_catalog(
+    files: Sequence[str], components: Sequence[str], sources: Mapping[str, str] | None = None
+) -> Catalog:
+    """Load ``-f`` paths and ``--components`` paths; raise ManifestErrors with every problem.
+    OpenFunction Functions become what fnevents runs (``sources``: ``--source NAME=PATH``)."""
     loaded, errors = load(files)
     overrides, override_errors = load(components)
     errors += override_errors
@@ -23,6 +27,11 @@ def load_catalog(files: Sequence[str], components: Sequence[str]) -> Catalog:
                     "pass other manifests with -f"
                 )
             )
+    overrides = [o for o in overrides if o.kind == "Component"]
+    loaded, warnings, expand_errors = expand_functions(loaded, overrides, sources or {})
+    errors += expand_errors
     if errors:
         raise ManifestErrors(errors)
-    return checked_catalog(loaded, [o for o in overrides if o.kind == "Component"])
+    catalog = checked_catalog(loaded, overrides)
+    catalog.warnings[:0] = warnings
+    return catalog

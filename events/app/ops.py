@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -13,11 +13,18 @@ from events.serving import listen
 
 class OpsServer:
     """``not_ready`` says why the process is not ready (None when it is): ``/readyz``
-    answers 503 with that reason as its body, else 200 ``ready``."""
+    answers 503 with that reason as its body, else 200 ``ready``. Each of ``routes``
+    adds its own routes to the application (the web console, when it shares this port)."""
 
     def __init__(
-        self, metrics: Metrics, not_ready: Callable[[], str | None], host: str, port: int
+        self,
+        metrics: Metrics,
+        not_ready: Callable[[], str | None],
+        host: str,
+        port: int,
+        routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
+        self._routes = routes
         self._metrics = metrics
         self._not_ready = not_ready
         self._host = host
@@ -29,6 +36,8 @@ class OpsServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics_page)
+        for add in self._routes:
+            add(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         fix = "pass --port N or --port 0 (a free port)"

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from events.app.catalog import Catalog
 from events.app.secrets import resolve_component_metadata
 from events.bus.plan import EMBEDDED, JETSTREAM, SIDECAR, BusPlan
+from events.bus.settings import SCOPING, UNSCOPED
 from events.errors import ExpressionError, ManifestError, ManifestErrors
 from events.manifests.extensions import FilterSpec
 from events.manifests.loader import Loaded
+from events.manifests.openfunction import TriggerInput
 from triggers.conditions import Condition
 from triggers.filters import EventFilter, compile_filter
 
@@ -33,6 +35,16 @@ from triggers.filters import EventFilter, compile_filter
 def topic_for(namespace: str, eventsource: str, event: str) -> str:
     """The bus topic of one event of one EventSource, as OpenFunction names it."""
     return f"{namespace}-{eventsource}-{event}"
+
+
+def input_topic(ref: TriggerInput, namespace: str) -> str:
+    """The bus topic a Trigger input in ``namespace`` reads: its ``topic`` (extension) as
+    written, else the topic its EventSource's event is published on."""
+    origin = ref.origin(namespace)
+    if origin is not None:
+        return topic_for(*origin)
+    assert ref.topic is not None, "TriggerInput's validator requires one or the other"
+    return ref.topic
 
 
 def group_of(item: Loaded) -> str:
@@ -78,12 +90,14 @@ def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
         component = catalog.find_component(home, spec.component)
         if component is None:
             raise bus.error(f"Component '{spec.component}' not found", "spec.component")
+        metadata = resolve_component_metadata(component, catalog)
         return BusPlan(
             key=f"component:{component.namespace}/{component.name}",
             backend=component.resource.spec.type,
             via=via,
             component=component,
-            metadata=resolve_component_metadata(component, catalog),
+            metadata=metadata,
+            notice=_scoping_notice(component, metadata),
         )
     if spec.natsStreaming is not None:
         url = spec.natsStreaming.natsURL
@@ -104,6 +118,13 @@ def plan_bus(bus: Loaded, catalog: Catalog, namespace: str) -> BusPlan:
         notice=f"{via} has no broker settings: using the embedded in-memory bus "
         "(one process, not persistent; set spec.component to use a broker)",
     )
+
+
+def _scoping_notice(component: Loaded, metadata: dict[str, str]) -> str | None:
+    scoping = [name for name in SCOPING if metadata.get(name)]
+    if not scoping:
+        return None
+    return f"{component.label}: {', '.join(scoping)} {UNSCOPED}"
 
 
 @dataclass(frozen=True)
@@ -170,10 +191,7 @@ def plan_trigger(trigger: Loaded) -> TriggerPlan:
     return TriggerPlan(
         label=f"{ns}/{trigger.name}",
         group=group_of(trigger),
-        inputs={
-            name: topic_for(ref.namespace or ns, ref.eventSource, ref.event)
-            for name, ref in spec.inputs.items()
-        },
+        inputs={name: input_topic(ref, ns) for name, ref in spec.inputs.items()},
         input_filters=input_filters,
         subscribers=subscribers,
         dead_letter_topic=dead_letter_topic(trigger),

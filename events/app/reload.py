@@ -240,8 +240,10 @@ class Reloader:
         digest: str | None = None,
         poll: float = POLL_SECONDS,
         errors: TextIO | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self._runtime = runtime
+        self._sources = dict(sources or {})  # --source NAME=PATH
         self._files, self._components, self._only = list(files), list(components), list(only)
         self._paths = self._files + self._components
         self._drain_timeout = drain_timeout
@@ -323,7 +325,7 @@ class Reloader:
         return True
 
     def _load(self) -> tuple[Catalog, Roles]:
-        catalog = load_catalog(self._files, self._components)
+        catalog = load_catalog(self._files, self._components, self._sources)
         roles = Roles.parse(self._only, catalog)
         preflight(catalog, roles)
         return catalog, roles

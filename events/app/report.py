@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from events.app.catalog import Catalog
+from events.app.function_states import describe_function_states
+from events.app.ofn_report import describe as describe_openfunction
 from events.app.plans import bus_plan, plan_trigger, topic_for
 from events.app.state_stores import describe_condition_state
 from events.manifests.loader import Loaded
@@ -42,7 +44,9 @@ def _details(item: Loaded, catalog: Catalog) -> Iterator[str]:
         if plan.notice:
             yield f"note: {plan.notice}"
     elif item.kind == "Function":
-        yield f"{spec.source}:{spec.target}"
+        mapped = list(describe_openfunction(item))
+        yield from mapped or [f"{spec.source}:{spec.target}"]
+        yield from describe_function_states(item, catalog)
     elif item.kind == "EventSource":
         yield from _eventsource(item, catalog)
     elif item.kind == "Trigger":

@@ -18,12 +18,16 @@ backlog it reads is the gauge ``fnevents_backlog{topic,group}``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 
+from aiohttp import web
+
 from events.app.catalog import Catalog
 from events.app.checks import binding_settings, check_remote_sinks
+from events.app.function_states import FunctionStates
+from events.app.ofn_report import check_hostable
 from events.app.ops import OpsServer
 from events.app.plans import bus_plan, dead_letter_topic, group_of, plan_trigger, topic_for
 from events.app.roles import Roles
@@ -37,15 +41,18 @@ from events.delivery.sinks import SinkClient
 from events.errors import BackendNotAvailable
 from events.functions.address import remote_url
 from events.functions.context import Send
+from events.functions.frameworks import ensure_functions_framework, invoker_for
 from events.functions.http import FunctionServer
-from events.functions.loader import Invoker, load_target
+from events.functions.loader import load_target
 from events.functions.outputs import BindingTarget, Outputs
 from events.functions.topic import TopicFunction
 from events.manifests.common import SinkSpec
 from events.manifests.extensions import DEFAULT_DELIVERY
 from events.manifests.loader import Loaded
+from events.observability import tracing
 from events.observability.console import Console
 from events.observability.metrics import Metrics
+from events.observability.recent import RecentEvents
 from sources.contract import SourceIdentity
 from sources.registry import make_source, source_class
 from triggers.runner import TriggerRunner
@@ -65,8 +72,13 @@ class Runtime:
         ops_port: int | None = None,
         roles: Roles | None = None,
         stall_after: float = DEFAULT_STALL_AFTER,
+        recent: RecentEvents | None = None,
+        ops_routes: Sequence[Callable[[web.Application], None]] = (),
     ) -> None:
+        """``recent`` and ``ops_routes`` are the web console's (``run --console``): the
+        recent events the roles record into, and its routes on the ops server."""
         self.catalog = catalog
+        self.recent = recent
         self.roles = roles or Roles()
         self.console = console
         self.metrics = metrics or Metrics()
@@ -75,17 +87,20 @@ class Runtime:
         self.functions: dict[tuple[str, str], FunctionServer] = {}
         self.topic_functions: list[TopicFunction] = []
         self.outputs = Outputs(console)
+        self.function_states = FunctionStates(catalog)
         self.triggers: list[TriggerRunner] = []
         self._sources: list[asyncio.Task[None]] = []
         self._source_tasks: dict[tuple[str, str], list[asyncio.Task[None]]] = {}
         #: The roles started and not stopped since.
         self.running: set[RoleKey] = set()
         self._ops = (
-            OpsServer(self.metrics, self.not_ready, ops_host, ops_port)
+            OpsServer(self.metrics, self.not_ready, ops_host, ops_port, ops_routes)
             if ops_port is not None
             else None
         )
         self.ready = False
+        #: Where the ops server listens, once started (``http://host:port``).
+        self.ops_url: str | None = None
         #: None with ``stall_after`` 0: no stall report, no backlog gauge.
         self.stalls = (
             StallWatch(stall_after, console.say, console.warn, self._record_backlog)
@@ -110,7 +125,8 @@ class Runtime:
         for warning in self.catalog.warnings:
             self.console.warn(warning)
         if self._ops is not None:
-            self.console.say(f"health and metrics on {await self._ops.start()}/metrics")
+            self.ops_url = await self._ops.start()
+            self.console.say(f"health and metrics on {self.ops_url}/metrics")
         await self.start_roles(self.selection())
         if self.stalls is not None:
             self.stalls.start()
@@ -167,6 +183,7 @@ class Runtime:
         await asyncio.gather(*(f.stop(drain_timeout) for f in self.topic_functions))
         await asyncio.gather(*(f.stop() for f in self.functions.values()))
         await self.outputs.close()
+        await self.function_states.close()
         await self.sinks.close()
         await asyncio.gather(*(b.close() for b in self.buses.values()))
         if self._ops is not None:
@@ -181,6 +198,8 @@ class Runtime:
             if plan.key in self.buses:
                 continue
             bus = create_bus(plan)
+            if tracing.enabled:  # every publish on this bus becomes a send span
+                tracing.trace_publish(bus)
             if plan.notice:
                 self.console.say(f"note: {plan.notice}")
             await keep_running(
@@ -192,11 +211,15 @@ class Runtime:
     async def _start_functions(self, items: list[Loaded]) -> None:
         for item in items:
             spec = item.resource.spec
+            ensure_functions_framework()  # `import functions_framework` in the code works
             handler = load_target(
-                spec.source, spec.target, Path(item.origin.file).parent, item.name
+                spec.source, spec.target, Path(item.origin.file).parent, item.name, spec.env
             )
             outputs = await self._senders(item)
-            invoke = Invoker(handler, item.namespace, item.name, outputs)
+            states = await self.function_states.stores(item)
+            invoke = invoker_for(
+                spec.framework, handler, item.namespace, item.name, outputs, states
+            )
             if spec.input is None:
                 server = FunctionServer(item.name, invoke, spec.host, spec.port, item.namespace)
                 self.functions[(item.namespace, item.name)] = server
@@ -288,7 +311,7 @@ class Runtime:
             for sub, compiled in zip(spec.subscribers, plan.subscribers, strict=True)
         ]
         ctx = DeliveryContext(
-            self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console
+            self.bus_for(item, spec.eventBus), self.sinks, self.metrics, self.console, self.recent
         )
         return TriggerRunner(
             plan.label,
@@ -317,6 +340,7 @@ class Runtime:
                     self.sinks,
                     self.metrics,
                     self.console,
+                    self.recent,
                 )
                 label = f"source {source.describe()}"
                 errors = self.metrics.source_errors.labels(source.identity.label)
@@ -354,6 +378,7 @@ def preflight(catalog: Catalog, roles: Roles) -> None:
     """Refuse to start what cannot run, before anything is started (also before a reload
     stops anything)."""
     items = selection(catalog, roles)
+    check_hostable(_of_kind(items, "Function"))
     for item in _of_kind(items, "EventSource"):
         for kind, event, _ in item.resource.spec.events():
             try:

@@ -5,7 +5,8 @@ Writing: the event as structured CloudEvents JSON plus the ``topic`` and
 so a Dapr app subscribed to the same topic receives a normal Dapr event.
 
 Reading: a structured CloudEvent (what Dapr or fnevents wrote) becomes that
-event, minus the bus bookkeeping extensions (the topic is ``Message.topic``).
+event, minus the bus bookkeeping extensions (the topic is ``Message.topic``); a
+``traceid`` without a ``traceparent`` (older Dapr) is read as the ``traceparent``.
 A payload that is not a CloudEvent at all (Dapr's ``rawPayload=true``, or any
 other producer) is wrapped the way Dapr wraps it: type ``com.dapr.event.sent``,
 with an id the backend derives from the message's position, so a redelivery
@@ -49,8 +50,11 @@ def decode(raw: bytes, *, topic: str, pubsub_name: str, fallback_id: str) -> Clo
     pop("topic", None)
     pop("pubsubname", None)
     traceid = document.get("traceid")
-    if traceid is not None and traceid == document.get("traceparent"):
-        del document["traceid"]
+    if traceid is not None:  # Dapr's older name for traceparent, written beside it
+        if "traceparent" not in document:
+            document["traceparent"] = pop("traceid")
+        elif traceid == document["traceparent"]:
+            del document["traceid"]
     return from_dict(document, owned=True)
 
 

@@ -43,6 +43,12 @@ def _dapr_duration(value: Any) -> float:
 DaprDuration = Annotated[float, BeforeValidator(_dapr_duration)]
 
 
+#: What fnevents does with Dapr's topic scoping metadata.
+UNSCOPED = "not enforced: fnevents runs no Dapr app ids, so every role may use every topic"
+#: The metadata names of Dapr's topic scoping.
+SCOPING = ("allowedTopics", "protectedTopics", "publishingScopes", "subscriptionScopes")
+
+
 class BackendSettings(BaseModel):
     """Fields every pub/sub component accepts."""
 
@@ -50,6 +56,14 @@ class BackendSettings(BaseModel):
 
     consumerID: str | None = Field(
         default=None, description="Dapr's consumer id; fnevents uses it to name group members"
+    )
+    # Dapr's per-app scoping, common to every pub/sub component: accepted so Dapr's own
+    # Components load, and named in a notice at start, since fnevents has no app ids to scope
+    allowedTopics: str | None = Field(default=None, description=f"Dapr app scoping; {UNSCOPED}")
+    protectedTopics: str | None = Field(default=None, description=f"Dapr app scoping; {UNSCOPED}")
+    publishingScopes: str | None = Field(default=None, description=f"Dapr app scoping; {UNSCOPED}")
+    subscriptionScopes: str | None = Field(
+        default=None, description=f"Dapr app scoping; {UNSCOPED}"
     )
 
 

@@ -1,5 +1,5 @@
-"""The ``fnevents`` command line: ``run``, ``validate``, ``deadletters``, ``render`` and
-``schema``."""
+"""The ``fnevents`` command line: ``run``, ``validate``, ``deadletters``, ``tail``,
+``render`` and ``schema``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ examples:
       --only function/kafka-input
   fnevents validate -f manifests/ --components components/kafka.yaml
   fnevents deadletters list -f manifests/ --components components/redis.yaml --trigger t1
+  fnevents tail -f manifests/ --components components/redis.yaml --trigger t1 --json
+  fnevents run -f examples/vehicle-telemetry --console   # then open :9464/console/
   fnevents render -f examples/vehicle-telemetry --components components/redis.yaml
   fnevents schema --out charts/fnevents --check
 """
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
 
         args.digest = snapshot(args.file + args.components)
     try:
-        catalog = load_catalog(args.file, args.components)
+        catalog = load_catalog(args.file, args.components, getattr(args, "source", None))
     except ManifestErrors as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
         except FnEventsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+    if args.command == "tail":  # runs until Ctrl-C, then deletes its group: keep the handlers
+        from events.app.tail import run as tail
+
+        return tail(catalog, args, shutdown)
     shutdown.release()  # the other commands are short: Ctrl-C interrupts them the usual way
     if args.command == "deadletters":
         from events.app.deadletters import run as deadletters
@@ -79,11 +85,17 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
 async def _run(
     catalog: Catalog, console: Console, args: argparse.Namespace, shutdown: Shutdown
 ) -> int:
+    from events.app.console.options import plan as console_plan
     from events.app.reload import Reloader, reload_on_sighup
     from events.app.roles import Roles
     from events.app.runtime import Runtime
+    from events.observability import tracing
 
+    where = tracing.configure(endpoint=args.otlp_endpoint)  # before any role is built
+    if where is not None:
+        console.say(where)
     roles = Roles.parse(args.only, catalog)
+    web = console_plan(args)
     runtime = Runtime(
         catalog,
         console,
@@ -91,7 +103,11 @@ async def _run(
         ops_port=args.port,
         roles=roles,
         stall_after=args.stall_after,
+        recent=web.console.recent if web else None,
+        ops_routes=web.ops_routes if web else (),
     )
+    if web is not None:
+        web.console.attach(runtime)
     reloader = Reloader(
         runtime,
         args.file,
@@ -100,12 +116,13 @@ async def _run(
         args.drain_timeout,
         watch=not args.no_reload,
         digest=args.digest,
+        sources=args.source,
     )
     stop, force = shutdown.attach()
     restore_sighup = reload_on_sighup(reloader)
     try:
         # Ctrl-C must work even while start is still waiting for an unreachable broker.
-        starting = asyncio.create_task(runtime.start())
+        starting = asyncio.create_task(_start(runtime, web, console))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if starting.done():
@@ -118,10 +135,26 @@ async def _run(
             await asyncio.gather(starting, return_exceptions=True)
         console.say("stopping: draining events in flight (Ctrl-C again to stop at once) ...")
     finally:
+        if web is not None:
+            await web.console.stop()
         await _stop(runtime, args.drain_timeout, force, console)
         restore_sighup()
+        tracing.shutdown()  # exports the spans still buffered
     console.say("stopped")
     return 0
+
+
+async def _start(runtime, web, console: Console) -> None:
+    """Start the runtime, and the web console where ``--console*`` asks for it."""
+    if web is not None and web.own_server:
+        url = await web.console.start_own(web.host, web.port)
+        console.say(f"console on {url}")
+    await runtime.start()
+    if web is not None and not web.own_server:
+        if runtime.ops_url is None:
+            console.warn("no console: it is served on the ops port, and there is none")
+        else:
+            console.say(f"console on {runtime.ops_url}/console/")
 
 
 async def _stop(runtime, drain_timeout: float, force: asyncio.Event, console: Console) -> None:
@@ -167,8 +200,9 @@ def _parser() -> argparse.ArgumentParser:
         "uses, or every error (exit 1).",
     )
     from events.app.deadletters import add_parser as add_deadletters
+    from events.app.tail import add_parser as add_tail
 
-    for sub in (run, validate, *add_deadletters(commands)):
+    for sub in (run, validate, *add_deadletters(commands), add_tail(commands)):
         sub.add_argument(
             "-f",
             "--file",
@@ -184,6 +218,15 @@ def _parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="Dapr Component files or directories (repeatable); a Component "
             "here replaces one of the same name, which is how to swap the broker",
+        )
+    for sub in (run, validate):
+        sub.add_argument(
+            "--source",
+            action=_SourceAction,
+            default={},
+            metavar="NAME=PATH",
+            help="run an OpenFunction Function's code from PATH (a .py file or the folder "
+            "holding it) instead of its build.srcRepo (repeatable; NAME or NAMESPACE/NAME)",
         )
     from events.app.schema import add_parser as add_schema
 
@@ -202,6 +245,13 @@ def _parser() -> argparse.ArgumentParser:
         "--host",
         default="127.0.0.1",
         help="address for the health and metrics server (default 127.0.0.1)",
+    )
+    run.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="export OpenTelemetry traces over OTLP to this collector URL (as "
+        "OTEL_EXPORTER_OTLP_ENDPOINT; http/protobuf unless OTEL_EXPORTER_OTLP_PROTOCOL=grpc); "
+        "without it tracing follows the OTEL_* variables and is off by default",
     )
     run.add_argument(
         "--drain-timeout",
@@ -235,7 +285,20 @@ def _parser() -> argparse.ArgumentParser:
         help="do not watch the manifest files for changes (SIGHUP still reloads them)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no per-delivery lines")
+    from events.app.console.options import add_arguments as add_console
+
+    add_console(run)
     return parser
+
+
+class _SourceAction(argparse.Action):
+    """``--source NAME=PATH`` into a dict, NAME -> PATH; a malformed one is a usage error."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        name, sep, path = str(value).partition("=")
+        if not sep or not name or not path:
+            raise argparse.ArgumentError(self, f"expected NAME=PATH, not {value!r}")
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest), name: path})
 
 
 def _seconds(text: str) -> float:

@@ -29,6 +29,7 @@ from events.errors import BusError, DeliveryError
 from events.manifests.extensions import DEFAULT_DELIVERY, DeliverySpec
 from events.observability.console import Console
 from events.observability.metrics import Metrics
+from events.observability.recent import RecentEvents
 from sources.contract import Outlet, SourceIdentity
 
 REJECTED_TYPE = "dev.fnevents.source.rejected"
@@ -45,8 +46,16 @@ class OutletPlan:
     delivery: DeliverySpec = field(default=DEFAULT_DELIVERY)
 
 
-def build_outlet(plan: OutletPlan, sinks: SinkClient, metrics: Metrics, console: Console) -> Outlet:
+def build_outlet(
+    plan: OutletPlan,
+    sinks: SinkClient,
+    metrics: Metrics,
+    console: Console,
+    recent: RecentEvents | None = None,
+) -> Outlet:
+    """``recent``: the web console's recent events (None, the default, when it is off)."""
     label = plan.identity.label
+    where = f"topic:{plan.topic}"
     produced = metrics.source_events.labels(label)
     published = metrics.published.labels(label)
     rejected = metrics.source_rejected.labels(label)
@@ -81,6 +90,8 @@ def build_outlet(plan: OutletPlan, sinks: SinkClient, metrics: Metrics, console:
                 await reject(to_json(event), f"the bus refused it: {exc}", event.id)
                 return
             published.inc()
+            if recent is not None:
+                recent.seen(where, event, label)
         if plan.sink_url is not None:
             await to_sink_or_dead_letter(event)
 

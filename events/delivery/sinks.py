@@ -46,6 +46,7 @@ import aiohttp
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
 from events.errors import DeliveryError, InvalidCloudEvent
+from events.observability import tracing
 
 RETRIED_STATUSES = frozenset({408, 429})
 BODY_EXCERPT = 1024
@@ -93,6 +94,20 @@ class SinkClient:
         """
         headers, body = to_structured(event) if structured else to_binary(event)
         limit = self._timeouts.get(seconds) or self._timeout(seconds)
+        if tracing.enabled:  # a CLIENT span per attempt, sent on in W3C headers
+            return await tracing.client_attempt(
+                self._attempt, url, event, headers, body, limit, seconds
+            )
+        return await self._attempt(url, headers, body, limit, seconds)
+
+    async def _attempt(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        limit: aiohttp.ClientTimeout,
+        seconds: float | None,
+    ) -> SinkReply | None:
         try:
             async with self._client().post(
                 url, data=body, headers=headers, timeout=limit

@@ -1,4 +1,7 @@
-"""What a function receives as ``context``: its name, and ``send`` for outputs.
+"""What a function receives as ``context``: its name, ``send`` for outputs, and ``state``.
+
+``context.state`` is the Function's state stores (:mod:`events.functions.state`);
+None when it declares no ``spec.states``.
 
 ``context.send(output, data)`` may be called from an ``async def`` function or
 from a plain one (which runs in a worker thread). Sends are collected and
@@ -16,15 +19,23 @@ from typing import Any
 
 from events.bindings.sdk import from_sdk
 from events.cloudevent import CloudEvent
+from events.functions.state import StateStores
 
 OUTPUT_TYPE = "dev.fnevents.function.output"
 Send = Callable[[CloudEvent], Awaitable[None]]
 
 
 class FunctionContext:
-    def __init__(self, namespace: str, name: str, outputs: Mapping[str, Send]) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        outputs: Mapping[str, Send],
+        state: StateStores | None = None,
+    ) -> None:
         self.namespace = namespace
         self.name = name
+        self.state = state
         self._outputs = dict(outputs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[concurrent.futures.Future[None] | asyncio.Future[None]] = []

@@ -13,6 +13,10 @@ HTTP contract of the endpoint (any method but ``OPTIONS``, any path):
 - the function raising gives ``500`` with the error, and the traceback is printed,
   so the trigger retries and, in the end, dead-letters the event with that reason.
 
+A function whose framework takes the HTTP request itself (Google's ``http``
+signature, OpenFunction's Python framework; see :mod:`events.functions.frameworks`)
+gets the request as it is and its framework makes the response.
+
 The response is sent only after every ``context.send`` of the call is done
 (on the bus, or on Kafka for a binding output), so a ``2xx`` means the outputs
 are safe.
@@ -32,6 +36,7 @@ from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 from events.functions.loader import Invoker
 from events.functions.request import request_events
+from events.observability import tracing
 from events.serving import listen
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -53,8 +58,11 @@ class FunctionServer:
 
     async def start(self) -> str:
         app = web.Application(client_max_size=16 * 1024 * 1024)
+        handler: Any = self._handle_request
+        if tracing.enabled:  # user code runs inside a SERVER span continuing the caller's trace
+            handler = tracing.function_server(handler, self._source.removeprefix("/functions/"))
         for method in METHODS:
-            app.router.add_route(method, "/{tail:.*}", self._handle_request)
+            app.router.add_route(method, "/{tail:.*}", handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         what = f"function {self._source.removeprefix('/functions/')}"
@@ -74,7 +82,9 @@ class FunctionServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _handle_request(self, request: web.Request) -> web.Response:
+    async def _handle_request(self, request: web.Request) -> web.StreamResponse:
+        if self._invoke.takes_requests:  # the framework answers the request itself
+            return await self._invoke.respond(request)
         body = await request.read()
         try:
             events = request_events(request.headers, body, request.path, self._source)

@@ -10,11 +10,13 @@ goes to the dead-letter topic (``{namespace}-{name}-deadletter``) with the reaso
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from events.bus.consumer import Consumer
 from events.bus.contract import EventBus, Message
 from events.bus.stall import StallWatch
 from events.functions.loader import Invoker
+from events.observability import tracing
 from events.observability.console import Console
 
 
@@ -37,11 +39,14 @@ class TopicFunction:
         self.topic = topic
         self._invoke = invoke
         self._console = console
+        handler: Any = self._handle
+        if tracing.enabled:  # a CONSUMER span per delivery; user code runs inside it
+            handler = tracing.consumer(handler, bus, topic, group, f"function/{self.label}")
         self._consumer = Consumer(
             bus,
             topic,
             group,
-            self._handle,
+            handler,
             slots=asyncio.Semaphore(concurrency),
             report=lambda text: console.warn(f"function {self.label}: {text}"),
             max_deliveries=max_deliveries,

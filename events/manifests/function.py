@@ -55,6 +55,16 @@ class OutputRef(Model):
     component: str | None = Field(
         default=None, description="a Dapr output binding Component (bindings.kafka)"
     )
+    operation: str | None = Field(
+        default=None,
+        description="a binding output's Dapr operation (OpenFunction's outputs[].operation); "
+        "bindings.kafka does 'create'",
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="a binding output's Dapr request metadata (OpenFunction's "
+        "outputs[].metadata); recorded and shown, not yet sent",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> OutputRef:

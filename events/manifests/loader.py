@@ -39,7 +39,7 @@ from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from events.errors import ManifestError, quote, shorten, shown
-from events.manifests import dapr, function, kubernetes, openfunction
+from events.manifests import dapr, function, kubernetes, ofn_function, openfunction
 from events.manifests.common import Model
 
 KINDS: dict[tuple[str, str], type[BaseModel]] = {
@@ -49,6 +49,8 @@ KINDS: dict[tuple[str, str], type[BaseModel]] = {
     (openfunction.API_VERSION, "Trigger"): openfunction.Trigger,
     ("dapr.io/v1alpha1", "Component"): dapr.Component,
     (function.API_VERSION, "Function"): function.Function,
+    (ofn_function.V1BETA1, "Function"): ofn_function.FunctionV1beta1,
+    (ofn_function.V1BETA2, "Function"): ofn_function.FunctionV1beta2,
     ("v1", "Secret"): kubernetes.Secret,
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -563,7 +565,8 @@ def _unknown_kind(api_version: Any, kind: Any) -> str:
     known = ", ".join(f"{k} ({v})" for v, k in KINDS)
     same_kind = [v for v, k in KINDS if k == kind]
     if same_kind:
-        return f"unknown apiVersion {quote(api_version)} for kind {kind}: expected {same_kind[0]!r}"
+        expected = " or ".join(repr(v) for v in same_kind)
+        return f"unknown apiVersion {quote(api_version)} for kind {kind}: expected {expected}"
     return f"unknown kind {quote(kind)} (apiVersion {quote(api_version)}); fnevents reads: {known}"
 
 
@@ -595,6 +598,8 @@ def _unknown_field(name: str) -> str:
         return f"unknown field {quote(name)}"
     vocabulary = {f for model in _all_models() for f in model.model_fields}
     guess = difflib.get_close_matches(name, vocabulary, n=1)
+    if guess and guess[0] == name:  # a field of another kind or level, not of this one
+        return f"unknown field '{name}' here (it belongs elsewhere, not in this mapping)"
     hint = f"; did you mean '{guess[0]}'?" if guess else ""
     return f"unknown field '{name}'{hint}"
 

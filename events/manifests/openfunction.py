@@ -237,13 +237,60 @@ class EventBusSpec(Model):
 
 
 class TriggerInput(Model):
-    eventSource: str
-    event: str
-    namespace: str | None = None
+    """One input of a Trigger: an EventSource's event ('eventSource' and 'event'), or, as an
+    extension, a topic of the Trigger's EventBus ('topic')."""
+
+    # OpenFunction's Input has only namespace, eventSource and event, so its Triggers cannot
+    # read what a Dapr app or a Function's output publishes; 'topic' is what lets them.
+
+    eventSource: str | None = Field(
+        default=None, description="the EventSource's name (with 'event'; or 'topic' instead)"
+    )
+    event: str | None = Field(default=None, description="the event's name in that EventSource")
+    namespace: str | None = Field(
+        default=None, description="the EventSource's namespace (default: the Trigger's)"
+    )
+    topic: str | None = Field(
+        default=None,
+        min_length=1,
+        description="extension: a topic of the Trigger's EventBus to read as it is (what a "
+        "Dapr app or a Function's output publishes), instead of 'eventSource' and 'event'",
+    )
     filter: FilterSpec | None = Field(
         default=None,
         description="extension: only events that pass count for conditions and are delivered",
     )
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> TriggerInput:
+        named = [f for f in ("eventSource", "event", "namespace") if getattr(self, f) is not None]
+        if self.topic is not None:
+            if named:
+                raise ValueError(
+                    f"'topic' excludes {_listed(named)}: an input reads either a bus topic "
+                    "('topic', extension) or an EventSource's event ('eventSource' and "
+                    f"'event', optionally 'namespace'); remove {_listed(named)}, or 'topic'"
+                )
+            return self
+        if self.eventSource is None and self.event is None:
+            raise ValueError(
+                "an input needs 'eventSource' and 'event' (an EventSource's event), or "
+                "'topic' (extension: a topic of the Trigger's EventBus)"
+            )
+        for given, missing in (("eventSource", "event"), ("event", "eventSource")):
+            if getattr(self, missing) is None:
+                raise ValueError(f"'{given}' needs '{missing}' too (or use 'topic' alone)")
+        return self
+
+    def origin(self, namespace: str) -> tuple[str, str, str] | None:
+        """``(namespace, eventSource, event)`` this input reads; None for a topic input."""
+        if self.eventSource is None or self.event is None:
+            return None
+        return (self.namespace or namespace, self.eventSource, self.event)
+
+
+def _listed(fields: list[str]) -> str:
+    return " and ".join(f"'{f}'" for f in fields)
 
 
 class Subscriber(Model):

@@ -58,7 +58,7 @@ import grpc
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 
 from events.brokers.dapr.client import DaprSidecarClient
-from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, publish_payload
+from events.brokers.dapr.codec import CLOUDEVENT_CONTENT_TYPE, publish_payload, trace_metadata
 from events.brokers.dapr.member import DaprMember, DeliveryCounter
 from events.brokers.dapr.settings import DaprSettings
 from events.bus.contract import EventBus, Subscription
@@ -107,7 +107,9 @@ class DaprSidecarBus(EventBus):
         client = self._client
         try:
             await stub.PublishEvent(
-                request, metadata=client.call_metadata, timeout=client.request_timeout
+                request,
+                metadata=client.call_metadata + trace_metadata(event),
+                timeout=client.request_timeout,
             )
         except grpc.aio.AioRpcError as exc:
             raise client.rpc_error(exc, f"publish to {topic!r}") from None

@@ -2,8 +2,11 @@
 
 Publishing: the event goes out in the JSON event format with the content type
 ``application/cloudevents+json``, so the sidecar keeps our envelope as it is
-(it adds ``topic`` and ``pubsubname``, fills ``time`` when missing, and may set
-``traceid``/``traceparent``/``tracestate`` from its own tracing).
+(it adds ``topic`` and ``pubsubname``, fills ``time`` when missing, and writes
+``traceid``/``traceparent``/``tracestate`` from the publish call's trace context,
+which :func:`trace_metadata` sets to the event's own, so the trace id survives; an
+empty trace field, which the sidecar writes when it has no context, is dropped on
+the way back, and a lone legacy ``traceid`` is read as ``traceparent``).
 
 Delivery: the streaming API hands each event over as a ``TopicEventRequest``,
 built by Dapr's ``GRPCEnvelopeFromSubscriptionMessage`` (dapr/dapr,
@@ -76,13 +79,43 @@ def from_topic_event(request: Any) -> CloudEvent:
     for name in _TRACE_FIELDS:
         if extensions.get(name) == "":  # the sidecar writes empty trace fields when not tracing
             del extensions[name]
-    if extensions.get("traceid") is not None and extensions.get("traceid") == extensions.get(
-        "traceparent"
-    ):
-        del extensions["traceid"]
+    _trace_fields(extensions)
     for name, value in extensions.items():
         attributes[name] = _attribute(name, value)
     return from_attributes(attributes, _read_data(bytes(request.data), content_type))
+
+
+def trace_metadata(event: CloudEvent) -> tuple[tuple[str, str], ...]:
+    """gRPC call metadata that hands the event's trace context to the sidecar.
+
+    The sidecar writes the envelope's ``traceparent``, ``tracestate`` and ``traceid``
+    from the context of the publish call, replacing the event's own. Sent as call
+    metadata, the event's context is the parent of the sidecar's: the trace id is kept,
+    the span id becomes the sidecar's.
+    """
+    traceparent = event.extensions.get("traceparent")
+    if not isinstance(traceparent, str):
+        return ()
+    tracestate = event.extensions.get("tracestate")
+    if isinstance(tracestate, str) and tracestate:
+        return (("traceparent", traceparent), ("tracestate", tracestate))
+    return (("traceparent", traceparent),)
+
+
+def _trace_fields(extensions: dict[str, Any]) -> None:
+    """Dapr's trace fields as the CloudEvents extension has them, in place.
+
+    ``traceid`` is Dapr's older name for ``traceparent``, written beside it: it is
+    dropped when the two agree, and becomes the ``traceparent`` when it is alone (an
+    older sidecar or SDK). A ``traceid`` that differs from ``traceparent`` is kept.
+    """
+    traceid = extensions.get("traceid")
+    if traceid is None:
+        return
+    if "traceparent" not in extensions:
+        extensions["traceparent"] = extensions.pop("traceid")
+    elif traceid == extensions["traceparent"]:
+        del extensions["traceid"]
 
 
 def is_text_content_type(content_type: str | None) -> bool:

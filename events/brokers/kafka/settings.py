@@ -54,6 +54,20 @@ _SASL = {
 
 
 class KafkaSettings(BackendSettings):
+    authRequired: bool | None = Field(
+        default=None,
+        description="deprecated in Dapr (OpenFunction's samples use it): true means "
+        "authType password",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_auth(cls, data: Any) -> Any:
+        legacy = isinstance(data, dict) and "authType" not in data
+        if legacy and str(data.get("authRequired", "")).lower() == "true":
+            return {**data, "authType": "password"}
+        return data
+
     brokers: str = Field(description="comma-separated host:port list of bootstrap brokers")
     consumerGroup: str | None = Field(
         default=None,
@@ -182,17 +196,6 @@ class KafkaBindingSettings(KafkaSettings):
     )
     topics: str | None = Field(default=None, description="input side; not used by outputs")
     direction: str | None = Field(default=None, description="input, output or both")
-    authRequired: bool | None = Field(
-        default=None, description="deprecated in Dapr: true means authType password"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_auth(cls, data: Any) -> Any:
-        legacy = isinstance(data, dict) and "authType" not in data
-        if legacy and str(data.get("authRequired", "")).lower() == "true":
-            return {**data, "authType": "password"}
-        return data
 
     @field_validator("direction")
     @classmethod

@@ -22,7 +22,7 @@ import math
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
@@ -47,6 +47,21 @@ return {now, redis.call('HGETALL', KEYS[1])}
 """
 
 
+async def call(request: Awaitable[Any], settings: RedisConnection, what: str) -> Any:
+    """Await a Redis call, turning its failures into StateStoreError (``what`` it did)."""
+    try:
+        return await request
+    except (rx.AuthenticationError, rx.AuthorizationError) as exc:
+        raise StateStoreError(
+            f"Redis at {settings.address} refused the credentials: {exc}", retriable=False
+        ) from exc
+    except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise StateStoreError(f"cannot reach Redis at {settings.address}: {detail}") from exc
+    except rx.RedisError as exc:
+        raise StateStoreError(f"Redis refused {what}: {exc}") from exc
+
+
 class RedisStateSettings(RedisConnection):
     """Metadata of a ``state.redis`` component used as a condition store."""
 
@@ -54,6 +69,31 @@ class RedisStateSettings(RedisConnection):
 
     maxRetries: int | None = Field(default=None, description=_CLIENT_RETRIES)
     maxRetryBackoff: str | None = Field(default=None, description=_CLIENT_RETRIES)
+    keyPrefix: str = Field(
+        default="appid",
+        description="Function state (context.state) keys, as Dapr: 'appid' ({name}-{namespace}"
+        "||key, OpenFunction's app id), 'name' (the Component's name), 'namespace', 'none', or "
+        "any other text used as the prefix; a conditionStore's hash ignores it",
+    )
+    ttlInSeconds: int | None = Field(
+        default=None,
+        ge=-1,
+        description="Function state: expire each saved key after this many "
+        "seconds (-1 or unset: never)",
+    )
+    actorStateStore: bool = Field(
+        default=False, description="accepted for Dapr compatibility; fnevents has no actors"
+    )
+    queryIndexes: str | None = Field(
+        default=None, description="accepted for Dapr compatibility; the query API is not offered"
+    )
+
+    @field_validator("keyPrefix")
+    @classmethod
+    def _no_separator(cls, value: str) -> str:
+        if "||" in value:
+            raise ValueError("a keyPrefix must not contain '||' (Dapr's key separator)")
+        return value
 
 
 def state_key(trigger: str) -> str:
@@ -86,21 +126,7 @@ class RedisState:
         await self._call(self._client.ping())
 
     async def _call(self, request: Awaitable[Any]) -> Any:
-        """Await a Redis call, turning its failures into StateStoreError."""
-        try:
-            return await request
-        except (rx.AuthenticationError, rx.AuthorizationError) as exc:
-            raise StateStoreError(
-                f"Redis at {self.settings.address} refused the credentials: {exc}",
-                retriable=False,
-            ) from exc
-        except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
-            detail = str(exc) or type(exc).__name__
-            raise StateStoreError(
-                f"cannot reach Redis at {self.settings.address}: {detail}"
-            ) from exc
-        except rx.RedisError as exc:
-            raise StateStoreError(f"Redis refused the condition update: {exc}") from exc
+        return await call(request, self.settings, "the condition update")
 
     def _freshness(self, reply: list) -> dict[str, bool]:
         server_now, flat = int(reply[0]), reply[1]
