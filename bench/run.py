@@ -46,7 +46,8 @@ BROKERS: dict[str, Callable[[bool], list[Table]]] = {
     "mqtt_source": _broker("mqtt_source"),
     "http_ingest": _broker("http_ingest"),
     "trigger_http": _broker("trigger_http"),  # no broker: it starts a function server process
-    "tracing": _broker("tracing"),  # no broker: tracing off vs on vs without the hooks
+    # no broker: tracing and the console, off vs on vs without the hooks
+    "observability": _broker("observability"),
 }
 BENCHMARKS = {**CORE, **BROKERS}
 

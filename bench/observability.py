@@ -1,4 +1,5 @@
-"""Tracing's cost: the trigger pipeline with tracing off, on, and without the hooks.
+"""What tracing and the web console cost: the trigger pipeline without the hooks, with both
+off (the default), with tracing on, and with the console on.
 
 One in-memory bus; events published back to back on ``bench.in`` -> a real
 ``TriggerRunner`` with two subscribers: topic ``bench.out`` (read by a final
@@ -9,12 +10,15 @@ event counts once it reached both. Three variants, interleaved, best of REPEATS:
   before the tracing hook (the only per-event hook on this path: the others are
   installed when a role is built, and only when tracing is on);
 - **off**: the code as shipped, tracing off (the default);
-- **on**: tracing on, every span recorded by the SDK and handed to a
+- **console on**: tracing off, the web console's recent-events buffer recording every
+  event and outcome (what ``run --console`` adds per event; the page's once-a-second read
+  of the counters does not grow with the event rate);
+- **tracing on**: tracing on, every span recorded by the SDK and handed to a
   ``BatchSpanProcessor`` whose exporter drops them (so no network is measured):
   a ``send`` span per publish, a ``process`` span per trigger delivery, a ``POST``
   span per sink attempt, W3C headers on each POST.
 
-Rows: off / no hooks (1.0 = the hooks cost nothing) and on / off.
+Rows: off / no hooks (1.0 = the hooks cost nothing), tracing on / off, console on / off.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from events.manifests.extensions import DEFAULT_DELIVERY
 from events.observability import tracing
 from events.observability.console import Console
 from events.observability.metrics import Metrics
+from events.observability.recent import RecentEvents
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
 from triggers.subscriber import DeliveryContext, Subscriber
@@ -46,7 +51,7 @@ from triggers.subscriber import DeliveryContext, Subscriber
 IN, OUT = "bench.in", "bench.out"
 REPEATS = 3
 TIMEOUT = 300.0
-VARIANTS = ("no hooks", "off", "on")
+VARIANTS = ("no hooks", "off", "tracing on", "console on")
 
 
 async def _post_without_hooks(
@@ -114,7 +119,7 @@ async def _throughput(variant: str, events: list[CloudEvent], sink: _Sink, url: 
     original = SinkClient.post
     if variant == "no hooks":
         SinkClient.post = _post_without_hooks  # type: ignore[method-assign]
-    elif variant == "on":
+    elif variant == "tracing on":
         _tracing_on()
     try:
         bus, client = MemoryBus(), SinkClient()
@@ -124,7 +129,8 @@ async def _throughput(variant: str, events: list[CloudEvent], sink: _Sink, url: 
         sink.done.clear()
         arrived: list[float] = []
         out = await bus.subscribe(OUT, "bench-consumer")
-        ctx = DeliveryContext(bus, client, Metrics(), Console(quiet=True))
+        recent = RecentEvents() if variant == "console on" else None
+        ctx = DeliveryContext(bus, client, Metrics(), Console(quiet=True), recent)
         common = {"condition": Condition("tick", ["tick"]), "policy": DEFAULT_DELIVERY}
         subscribers = [
             Subscriber("bench/t", 0, dead_letter_topic="bench-dl", topic=OUT, **common),
@@ -160,7 +166,7 @@ async def _run(quick: bool, n: int | None = None) -> list[Table]:
     sink = _Sink()
     url = await sink.start()
     try:
-        progress("tracing: warm-up")
+        progress("observability: warm-up")
         for variant in VARIANTS:
             await _throughput(variant, make_events(min(n, 500), f"warm-{variant}"), sink, url)
         best = dict.fromkeys(VARIANTS, 0.0)
@@ -170,7 +176,7 @@ async def _run(quick: bool, n: int | None = None) -> list[Table]:
         try:
             for rep in range(1, REPEATS + 1):
                 for variant in VARIANTS:
-                    progress(f"tracing: {variant}, repeat {rep}/{REPEATS} (N={n:,})")
+                    progress(f"observability: {variant}, repeat {rep}/{REPEATS} (N={n:,})")
                     rate = await _throughput(variant, events, sink, url)
                     best[variant] = max(best[variant], rate)
                     gc.collect()
@@ -178,18 +184,24 @@ async def _run(quick: bool, n: int | None = None) -> list[Table]:
             gc.unfreeze()
     finally:
         await sink.stop()
-    hooks = Table("tracing off: the hooks' cost", "off", "no hooks")
+    hooks = Table("tracing and console off: the hooks' cost", "off", "no hooks")
     hooks.add("bus -> trigger -> topic + HTTP sink", "events/s", best["off"], best["no hooks"])
     hooks.notes.append(
         f"N={n:,} events, best of {REPEATS}, interleaved; ratio 1.0 = the hooks cost nothing"
     )
-    on = Table("tracing on: recording every span", "on", "off")
-    on.add("bus -> trigger -> topic + HTTP sink", "events/s", best["on"], best["off"])
+    on = Table("tracing on: recording every span", "tracing on", "off")
+    on.add("bus -> trigger -> topic + HTTP sink", "events/s", best["tracing on"], best["off"])
     on.notes.append(
         "spans recorded by the SDK (always-on sampler) into a BatchSpanProcessor whose "
         "exporter drops them: 4 spans per event (send, process, send to topic, POST)"
     )
-    return [hooks, on]
+    console = Table("console on: recording recent events", "console on", "off")
+    console.add("bus -> trigger -> topic + HTTP sink", "events/s", best["console on"], best["off"])
+    console.notes.append(
+        "the recent-events buffer (300 events, 16 outcomes each) records every event and "
+        "each subscriber's outcome; its memory is bounded by those sizes"
+    )
+    return [hooks, on, console]
 
 
 def run(quick: bool = False, n: int | None = None) -> list[Table]:
