@@ -18,6 +18,12 @@ the expression is read once at compile time to learn what it looks at:
 Anything else (``event["type"]``, ``size(data)``, ``event.data.exists(...)``, a
 variable passed whole) gets all of it, so the shortcut never changes a result;
 ``tests/triggers/test_filters.py`` checks that against the whole event.
+
+Before any of that, the commonest shapes (attribute tests, data fields against numbers,
+``&&``/``||``/``!``, ``in``, ``has``) are answered in plain Python by
+:mod:`triggers.celfast` when it is sure of the engine's answer; when it is not (a missing
+field, a wrong type, a value the engine could not convert), the engine runs as before
+and reports its own error. ``tests/fastpaths/`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 
 from events.cloudevent import CloudEvent
 from events.errors import ExpressionError, quote, shorten
+from triggers.celfast import FastFilter, compile_fast
 from triggers.conditions import compile_cel, show_position
 
 #: The variables a filter may use, and what they are (shown when an unknown one is used).
@@ -85,21 +92,31 @@ class Usage:
 class CelClause:
     """A compiled ``cel`` filter clause."""
 
-    __slots__ = ("_attributes", "_fields", "_program", "_usage", "expression")
+    __slots__ = ("_attributes", "_fast", "_fields", "_program", "_usage", "expression")
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, *, fast: bool = True) -> None:
+        """``fast=False`` leaves out the plain-Python shortcut (the tests compare both)."""
         self.expression = expression
         analysed = _analyse(expression)
         if isinstance(analysed, str):
             raise ExpressionError(analysed)
-        self._program, self._usage, self._attributes, self._fields = analysed
+        self._program, self._usage, self._attributes, self._fields, shortcut = analysed
+        self._fast: FastFilter | None = shortcut if fast else None
 
     @property
     def usage(self) -> Usage:
         return self._usage
 
+    @property
+    def has_fast_path(self) -> bool:
+        return self._fast is not None
+
     def matches(self, event: CloudEvent, report: ReportFailure) -> bool:
         """True or False; an evaluation error or a non-boolean result is reported and False."""
+        if self._fast is not None:
+            sure = self._fast(event)
+            if sure is not None:  # the engine gives this, without an error
+                return sure
         try:
             result = self._program.execute(self.context(event))
         except Exception as exc:  # noqa: BLE001 -- any failure of the evaluator means no match
@@ -141,9 +158,12 @@ class CelClause:
 
 
 @functools.lru_cache(maxsize=1024)
-def _analyse(expression: str) -> tuple[Any, Usage, tuple | None, tuple | None] | str:
-    """The program, what it uses, its attributes and data fields; or the error message.
-    Remembered by text: one filter repeated by YAML aliases is analysed once."""
+def _analyse(
+    expression: str,
+) -> tuple[Any, Usage, tuple | None, tuple | None, FastFilter | None] | str:
+    """The program, what it uses, its attributes and data fields, its plain-Python
+    shortcut if it has one; or the error message. Remembered by text: one filter repeated
+    by YAML aliases is analysed once."""
     try:
         program = compile_cel(expression, "filter")
         tokens = _tokenize(expression)
@@ -155,7 +175,7 @@ def _analyse(expression: str) -> tuple[Any, Usage, tuple | None, tuple | None] |
     names = usage.attributes
     attributes = None if names is None else tuple(sorted(names - {"data"}))
     fields = None if usage.data_fields is None else tuple(sorted(usage.data_fields))
-    return program, usage, attributes, fields
+    return program, usage, attributes, fields, compile_fast(expression)
 
 
 def _explain(exc: Exception) -> str:

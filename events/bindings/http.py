@@ -18,8 +18,10 @@ needs a ``ce-specversion`` header.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from events.bindings import data as _data
@@ -40,13 +42,20 @@ Headers = dict[str, str]
 
 def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
     """Binary mode: ``ce-*`` headers, ``Content-Type`` and the data as the body."""
-    headers = {}
-    for name in _HEADER_CONTEXT_ATTRIBUTES:  # a plain loop: this is the hot path of every POST
-        value = getattr(event, name)
-        if value is not None:
-            headers[_PREFIX + name] = encode_header_value(name, value)
+    # the hot path of every POST: one C call reads the attributes, and one test over all
+    # the values at once says whether any needs percent-encoding (almost never)
+    headers = {
+        header: value
+        for header, value in zip(_HEADER_NAMES, _header_attributes(event), strict=True)
+        if value is not None
+    }
     for name, value in event.extensions.items():
-        headers[_PREFIX + name] = encode_header_value(name, _data.canonical_string(value))
+        headers[_PREFIX + name] = value if type(value) is str else _data.canonical_string(value)
+    if not _safe("".join(headers.values())):
+        headers = {
+            header: encode_header_value(header[len(_PREFIX) :], value)
+            for header, value in headers.items()
+        }
     if event.datacontenttype is not None:
         headers["Content-Type"] = event.datacontenttype
     return headers, _data.encode_data(event) or b""
@@ -64,16 +73,15 @@ def to_batch(events: Iterable[CloudEvent]) -> tuple[Headers, bytes]:
 
 def from_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
     """The events in an HTTP message, whichever mode it uses (one unless a batch)."""
-    lower = _lower(headers)
-    content_type = lower.get("content-type")
-    media = _data.media_type(content_type)
+    content_type, attributes = _read_headers(headers)
+    media = _media(content_type)
     if media.startswith(_data.BATCH_PREFIX):
         _data.require_json_format(media, BATCH_CONTENT_TYPE)
         return from_json_batch(body)
     if media.startswith(_data.STRUCTURED_PREFIX):
         _data.require_json_format(media, STRUCTURED_CONTENT_TYPE)
         return [from_json(body)]
-    return [_from_binary(lower, content_type, body)]
+    return [_from_binary(attributes, content_type, body)]
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:
@@ -87,13 +95,27 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return media.startswith(_data.STRUCTURED_PREFIX) or _PREFIX + "specversion" in lower
 
 
-_NEEDS_QUOTING = frozenset(' "%')
 _HEADER_CONTEXT_ATTRIBUTES = tuple(a for a in CONTEXT_ATTRIBUTES if a != "datacontenttype")
+_HEADER_NAMES = tuple(_PREFIX + name for name in _HEADER_CONTEXT_ATTRIBUTES)
+_header_attributes = operator.attrgetter(*_HEADER_CONTEXT_ATTRIBUTES)
+
+
+def _safe(text: str) -> bool:
+    """Whether ``text`` is all in the spec's safe range (printable ASCII but space, ``"``
+    and ``%``), where percent-encoding changes nothing. Every test is per character, so
+    it holds for a concatenation exactly when it holds for each part."""
+    return (
+        text.isascii()
+        and text.isprintable()
+        and " " not in text
+        and '"' not in text
+        and "%" not in text
+    )
 
 
 def encode_header_value(attribute: str, value: str) -> str:
     """Percent-encode one attribute value for a ``ce-`` header (section 3.1.3.2)."""
-    if value.isascii() and value.isprintable() and not _NEEDS_QUOTING.intersection(value):
+    if _safe(value):
         return value  # already in the spec's safe range: quote() would return it unchanged
     return quote(_data.utf8(attribute, value), safe=_SAFE)
 
@@ -115,26 +137,94 @@ def decode_header_value(attribute: str, value: str) -> str:
     return _data.from_utf8(attribute, unquote_to_bytes(raw))
 
 
-def _from_binary(lower: Mapping[str, str], content_type: str | None, body: bytes) -> CloudEvent:
-    if _PREFIX + "specversion" not in lower:
+def _from_binary(attributes: dict[str, str], content_type: str | None, body: bytes) -> CloudEvent:
+    """``attributes``: the ``ce-`` headers' raw values by attribute name."""
+    if "specversion" not in attributes:
         raise InvalidCloudEvent(
             "specversion",
             f"not a CloudEvent: no ce-specversion header and Content-Type "
             f"{shown(content_type)} is not a CloudEvents format",
         )
-    if _PREFIX + "datacontenttype" in lower:
+    if "datacontenttype" in attributes:
         # section 3.1.1: the content type travels only as Content-Type
         raise InvalidCloudEvent(
             "datacontenttype", "must be sent as Content-Type, not as a ce-datacontenttype header"
         )
-    attributes = {
-        name[len(_PREFIX) :]: decode_header_value(name[len(_PREFIX) :], value)
-        for name, value in lower.items()
-        if name.startswith(_PREFIX)
-    }
+    if not _unchanged_by_decoding(attributes):
+        attributes = {name: decode_header_value(name, value) for name, value in attributes.items()}
     if content_type is not None:
         attributes["datacontenttype"] = content_type
     return _data.from_binary(attributes, body)
+
+
+def _unchanged_by_decoding(attributes: dict[str, str]) -> bool:
+    """Whether :func:`decode_header_value` returns every value as it is: in the safe range
+    there is nothing to strip (whitespace is space or not printable), unquote or decode."""
+    try:
+        return _safe("".join(attributes.values()))
+    except TypeError:  # not all str: the general path says what is wrong
+        return False
+
+
+#: Header name as sent -> the attribute it carries (``ce-id`` -> ``id``), _CONTENT_TYPE,
+#: or None for any other header. A peer sends the same few names again and again; this
+#: saves lower-casing each. Bounded in count and length, since the wire chooses them.
+_HEADER_KINDS: dict[str, Any] = {}
+_HEADER_KINDS_LIMIT = 1024
+_HEADER_KINDS_LONGEST = 100
+_CONTENT_TYPE: Any = object()
+_UNKNOWN: Any = object()
+
+
+def _read_headers(headers: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    """(Content-Type, the ``ce-`` headers' raw values by attribute name), read as from
+    the headers with lower-cased names: for a name given twice (in any case), the last
+    value at the first one's place."""
+    content_type = None
+    attributes: dict[str, str] = {}
+    kinds = _HEADER_KINDS
+    for name, value in headers.items():
+        kind = kinds.get(name, _UNKNOWN) if type(name) is str else _UNKNOWN
+        if kind is _UNKNOWN:
+            kind = _header_kind(name)
+        if kind is None:
+            continue
+        if kind is _CONTENT_TYPE:
+            content_type = value
+        else:
+            attributes[kind] = value
+    return content_type, attributes
+
+
+def _header_kind(name: str) -> Any:
+    lower = name.lower()
+    kind = _CONTENT_TYPE if lower == "content-type" else None
+    if lower.startswith(_PREFIX):
+        kind = lower[len(_PREFIX) :]
+    if (
+        type(name) is str
+        and len(_HEADER_KINDS) < _HEADER_KINDS_LIMIT
+        and len(name) <= _HEADER_KINDS_LONGEST
+    ):
+        _HEADER_KINDS[name] = kind
+    return kind
+
+
+#: Content-Type -> its media type (lower case, no parameters): a stream uses a few.
+_MEDIA: dict[str, str] = {}
+_MEDIA_LIMIT = 1024
+_MEDIA_LONGEST = 200
+
+
+def _media(content_type: str | None) -> str:
+    if type(content_type) is not str:
+        return _data.media_type(content_type)
+    media = _MEDIA.get(content_type)
+    if media is None:
+        media = _data.media_type(content_type)
+        if len(_MEDIA) < _MEDIA_LIMIT and len(content_type) <= _MEDIA_LONGEST:
+            _MEDIA[content_type] = media
+    return media
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
