@@ -17,14 +17,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from events.app.catalog import Catalog
-from events.app.secrets import resolve_component_metadata
-from events.brokers.registry import PARTS, component_settings
+from events.app.state_stores import Use, state_component
+from events.brokers import BROKERS
+from events.brokers.registry import PARTS
 from events.errors import BackendNotAvailable, ManifestError
 from events.functions.state import StateStore, StateStores, key_prefix
 from events.manifests.loader import Loaded
 
-#: Dapr state store type -> its key/value store ("module:Class" of the broker serving it).
-KEY_VALUE = {"state.redis": "events.brokers.redis.kv:RedisKeyValue"}
+#: Dapr state store type -> its key/value store ("module:Class"), from the broker descriptors.
+KEY_VALUE = {b.state.component_type: b.kv for b in BROKERS if b.state is not None and b.kv}
 
 
 def check_function_states(function: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
@@ -38,31 +39,10 @@ def check_function_states(function: Loaded, catalog: Catalog) -> Iterator[Manife
 
 def _resolve(function: Loaded, name: str, catalog: Catalog) -> tuple[Loaded, Any]:
     """The Component ``spec.states[name]`` names, and its validated settings."""
-    field = f"spec.states.{name}"
+    use = Use("a Function's state store", f"state '{name}' of {function.label}")
     component_name = function.resource.spec.states[name]
-    component = catalog.find_component(function.namespace, component_name)
-    kinds = " or ".join(sorted(KEY_VALUE))
-    if component is None:
-        known = sorted(c.name for c in catalog.of_kind("Component"))
-        raise function.error(
-            f"Component '{component_name}' not found; loaded Components: {known or 'none'} "
-            f"(add a {kinds} Component with -f or --components)",
-            field,
-        )
-    kind = component.resource.spec.type
-    if kind not in KEY_VALUE:
-        raise function.error(
-            f"Component '{component_name}' has type '{kind}', but a Function's state store "
-            f"must be a {kinds} Component (the state stores fnevents supports)",
-            field,
-        )
-    metadata = resolve_component_metadata(component, catalog)
-    try:
-        settings = component_settings(kind, metadata, component, component.label, "state")
-    except ManifestError as exc:
-        used = f" (state '{name}' of {function.label})"
-        raise component.error(exc.problem + used, exc.field) from None
-    return component, settings
+    field = f"spec.states.{name}"
+    return state_component(function, component_name, field, catalog, KEY_VALUE, use)
 
 
 def describe_function_states(function: Loaded, catalog: Catalog) -> list[str]:

@@ -9,7 +9,9 @@ so a missing Component, a wrong type or a bad field is a load error. Without
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from events.app.catalog import Catalog
 from events.app.secrets import resolve_component_metadata
@@ -23,29 +25,47 @@ FIELD = "spec.conditionStore"
 STATE_TYPES = tuple(sorted(t for t in PARTS if t.startswith("state.")))
 
 
-def check_condition_store(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
-    """Load errors for ``trigger``'s ``conditionStore``, if it names one."""
-    name = trigger.resource.spec.conditionStore
-    if not name:
-        return
-    component = catalog.find_component(trigger.namespace, name)
-    kinds = " or ".join(STATE_TYPES)
+def state_component(
+    item: Loaded, name: str, field: str, catalog: Catalog, types: Iterable[str], use: Use
+) -> tuple[Loaded, Any]:
+    """The state store Component ``name`` that ``item`` names at ``field`` (one of
+    ``types``), and its validated settings; a ManifestError names what is wrong."""
+    component = catalog.find_component(item.namespace, name)
+    kinds = " or ".join(sorted(types))
     if component is None:
         known = sorted(c.name for c in catalog.of_kind("Component"))
-        yield trigger.error(
+        raise item.error(
             f"Component '{name}' not found; loaded Components: {known or 'none'} (add a "
-            f"{kinds} Component with -f or --components, or remove conditionStore "
-            "to keep condition state in the trigger's process)",
-            FIELD,
+            f"{kinds} Component with -f or --components{use.alternative})",
+            field,
         )
-        return
     kind = component.resource.spec.type
-    if kind not in STATE_TYPES:
-        yield trigger.error(
-            f"Component '{name}' has type '{kind}', but a conditionStore must be a "
-            f"{kinds} Component (the state stores fnevents supports)",
-            FIELD,
+    if kind not in types:
+        raise item.error(
+            f"Component '{name}' has type '{kind}', but {use.what} must be a {kinds} "
+            "Component (the state stores fnevents supports)",
+            field,
         )
+    metadata = resolve_component_metadata(component, catalog)
+    try:
+        settings = component_settings(kind, metadata, component, component.label, "state")
+    except ManifestError as exc:
+        raise component.error(f"{exc.problem} ({use.by})", exc.field) from None
+    return component, settings
+
+
+@dataclass(frozen=True)
+class Use:
+    """How a resource uses a state store, for messages."""
+
+    what: str  # "a conditionStore"
+    by: str  # "the conditionStore of Trigger/t1 (...)"
+    alternative: str = ""  # appended to "add a ... Component with -f or --components"
+
+
+def check_condition_store(trigger: Loaded, catalog: Catalog) -> Iterator[ManifestError]:
+    """Load errors for ``trigger``'s ``conditionStore``, if it names one."""
+    if not trigger.resource.spec.conditionStore:
         return
     try:
         _store(trigger, catalog)
@@ -55,16 +75,14 @@ def check_condition_store(trigger: Loaded, catalog: Catalog) -> Iterator[Manifes
 
 def _store(trigger: Loaded, catalog: Catalog) -> tuple[type, object, Loaded]:
     """The state class, its validated settings and the Component ``trigger`` names."""
-    component = catalog.find_component(trigger.namespace, trigger.resource.spec.conditionStore)
-    assert component is not None, "checked when the manifests loaded"
-    kind = component.resource.spec.type
-    metadata = resolve_component_metadata(component, catalog)
-    try:
-        settings = component_settings(kind, metadata, component, component.label, "state")
-    except ManifestError as exc:
-        used = f" (the conditionStore of {trigger.label})"
-        raise component.error(exc.problem + used, exc.field) from None
-    broker, part = PARTS[kind]
+    use = Use(
+        "a conditionStore",
+        f"the conditionStore of {trigger.label}",
+        ", or remove conditionStore to keep condition state in the trigger's process",
+    )
+    name = trigger.resource.spec.conditionStore
+    component, settings = state_component(trigger, name, FIELD, catalog, STATE_TYPES, use)
+    broker, part = PARTS[component.resource.spec.type]
     try:
         return broker.load(part.target), settings, component
     except BackendNotAvailable as exc:

@@ -44,7 +44,10 @@ class Broker:
     letters: str | None = None
     #: ... or why they cannot (finishes "cannot read dead letters: the EventBus ...")
     no_letters: str | None = None
-    state: Part | None = None  # a Dapr state store
+    state: Part | None = None  # a Dapr state store (condition state of Triggers)
+    #: the key/value store behind Functions' ``context.state`` on that same state
+    #: component type, as "module:Class"
+    kv: str | None = None
     binding: Part | None = None  # a Dapr output binding
     #: guarantee (``events.bus.contract.GUARANTEES``) -> why this broker cannot give it
     limits: Mapping[str, str] = field(default_factory=dict)
@@ -53,6 +56,8 @@ class Broker:
         unknown = set(self.limits) - set(GUARANTEES)
         if unknown:
             raise ValueError(f"broker {self.name}: unknown guarantees {sorted(unknown)}")
+        if self.kv is not None and self.state is None:
+            raise ValueError(f"broker {self.name}: a kv store needs the state part it serves")
         if (self.letters is None) == (self.no_letters is None):
             raise ValueError(f"broker {self.name}: give exactly one of letters and no_letters")
 

@@ -1,4 +1,5 @@
-"""Redis: Streams as the bus and a source, condition state, and readable dead letters."""
+"""Redis: Streams as the bus and a source, condition state, Functions' key/value state, and
+readable dead letters."""
 
 from events.bus.broker import Broker, Part
 from events.bus.contract import ORDERED_KEYS
@@ -18,6 +19,7 @@ BROKER = Broker(
         "events.brokers.redis.state:RedisState",
         "events.brokers.redis.state:RedisStateSettings",
     ),
+    kv="events.brokers.redis.kv:RedisKeyValue",
     limits={
         ORDERED_KEYS: "a Redis stream is one log per topic; members of a group take entries "
         "concurrently, and a claimed-back entry is redelivered after later ones",

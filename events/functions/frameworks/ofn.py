@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -109,17 +109,7 @@ class OfnInvoker(Invoker):
     """``framework: ofn``: sync calls answer the request; topic events are passed in."""
 
     takes_requests = True
-
-    def __init__(
-        self,
-        handler: Callable[..., Any],
-        namespace: str,
-        name: str,
-        outputs: Mapping[str, Send],
-        states: StateStores | None = None,
-    ) -> None:
-        super().__init__(handler, namespace, name, outputs, states)
-        self._app: Any = None
+    _app: Any = None  # the Flask app, built on the first HTTP request
 
     def _context(self, **kwargs: Any) -> OfnContext:
         context = OfnContext(self._namespace, self._name, self._outputs, self._states, **kwargs)
