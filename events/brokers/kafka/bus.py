@@ -11,10 +11,11 @@ binary mode (``ce_`` headers) and plain payloads (wrapped as Dapr wraps them,
 with the id ``<topic>/<partition>/<offset>``).
 
 Publishing: ``acks=all``, without the idempotent producer (Tansu and some
-managed brokers refuse ``InitProducerId``). Concurrent publishes are batched by
-the client (one request carries every record queued while the previous one was
-in flight), so callers that publish concurrently get batched throughput while
-each still returns only once the broker holds its event.
+managed brokers refuse ``InitProducerId``). Concurrent publishes are sent
+together, one record batch per partition
+(:class:`~events.brokers.kafka.batcher.ProduceBatcher`: everything queued while the
+previous request was in flight), so callers that publish concurrently get batched
+throughput while each still returns only once the broker holds its event.
 
 Subscribing: one Kafka consumer group per (group, topic), named
 ``[<consumerGroup>.]<group>.<topic>``; ``subscribe()`` returns once the group
@@ -91,16 +92,15 @@ class KafkaBus(EventBus):
             raise bus_error(exc, f"cannot reach Kafka at {self._brokers}") from exc
 
     async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
-        producer = self._client.producer
-        if producer is None:
+        batcher = self._client.batcher
+        if batcher is None:
             if self._closed:
                 raise BusClosed(f"the bus on Kafka at {self._brokers} is closed; cannot publish")
             raise BusError("KafkaBus.publish() before start()")
         value = envelope.encode(event, topic, self._pubsub_name)
         record_key = key.encode("utf-8") if key else partitionkey_mapper(event)
         try:
-            delivered = await producer.send(topic, value, key=record_key, headers=_HEADERS)
-            await delivered
+            await batcher.send(topic, value, record_key, _HEADERS)
         except MessageSizeTooLargeError as exc:
             raise BusError(
                 f"event {event.id} is {len(value):,} bytes on the wire, over maxMessageBytes "

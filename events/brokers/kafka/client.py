@@ -24,6 +24,7 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 
+from events.brokers.kafka.batcher import ProduceBatcher
 from events.brokers.kafka.settings import KafkaSettings, broker_list
 from events.errors import BusError
 
@@ -130,7 +131,9 @@ class KafkaClient:
     ``start`` connects and is idempotent; a start that fails stops the half-started
     producer and lets the client error through, for the caller to say in its own
     terms. ``producer`` is None until started and again once ``close`` began, so a
-    caller can tell "not started" from "closed" by its own flag.
+    caller can tell "not started" from "closed" by its own flag. ``batcher`` sends the
+    records of concurrent callers together (:mod:`events.brokers.kafka.batcher`); it is
+    set and cleared with ``producer``.
     """
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -138,6 +141,7 @@ class KafkaClient:
         #: The bootstrap brokers as ``host:port,host:port``, for messages.
         self.brokers = ",".join(broker_list(settings.brokers))
         self.producer: AIOKafkaProducer | None = None
+        self.batcher: ProduceBatcher | None = None
 
     async def start(self) -> None:
         if self.producer is not None:
@@ -149,11 +153,15 @@ class KafkaClient:
             await producer.stop()
             raise
         self.producer = producer
+        self.batcher = ProduceBatcher(producer)
 
     async def close(self) -> None:
         """Stop the producer, which first sends what is queued; unbounded, so a caller that
         must not hang on an outage bounds it."""
         producer, self.producer = self.producer, None
+        batcher, self.batcher = self.batcher, None
+        if batcher is not None:
+            await batcher.drain()  # records queued by publishers still waiting go out first
         if producer is not None:
             await producer.stop()
 

@@ -38,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from events.brokers.mqtt.fastpublish import FastPublishClient
 from events.brokers.mqtt.settings import MqttSettings, TrackedContext
 from events.errors import BusError
 
@@ -86,7 +87,7 @@ class MqttClient:
         self._loop_thread = threading.get_ident()
         self._on_message, self._on_lost = on_message, on_lost
         v5 = protocol == "5"
-        client = paho.Client(
+        client = FastPublishClient(  # paho's, with a cheaper PUBLISH decode
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=None if v5 else clean_session,  # MQTT 5 says it on CONNECT
