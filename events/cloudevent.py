@@ -45,9 +45,11 @@ _RFC3339_COMMON = re.compile(
 _fromisoformat = datetime.fromisoformat
 _MISSING: Any = object()
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_USUAL_SCHEMES = ("https:", "http:")  # each is a match of _URI_SCHEME
 _NOT_HEADER_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 _EMPTY: Mapping[str, ExtensionValue] = MappingProxyType({})
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # the spec's Integer type is signed 32-bit
+_EXTENSION_TYPES = (str, int, bool, bytes)  # a tuple: a union is built on every isinstance
 type_of = type  # the constructor's parameter named `type` shadows the builtin
 
 
@@ -80,7 +82,7 @@ class CloudEvent:
         data: Any = None,
     ) -> None:
         # Written out instead of dataclass-generated: a frozen dataclass __init__ costs
-        # ~5 us per event on this hot path. Decoders skip even this frame: see _build.
+        # ~5 us per event on this hot path. Decoders skip even this frame: see from_attributes.
         _build(
             self,
             id,
@@ -93,7 +95,6 @@ class CloudEvent:
             time,
             extensions,
             data,
-            type_of(extensions) is _OwnedExtensions,  # only from_attributes makes these
         )
 
     @classmethod
@@ -144,47 +145,83 @@ class CloudEvent:
         return is_json_content_type(self.datacontenttype)
 
 
-def from_attributes(attributes: Mapping[str, Any], data: Any = None) -> CloudEvent:
-    """Build an event from a flat attribute map (extensions mixed in), as the wire gives it."""
-    get = attributes.get
-    id = get("id", _MISSING)
-    source = get("source", _MISSING)
-    type = get("type", _MISSING)
-    specversion = get("specversion", _MISSING)
+def from_attributes(
+    attributes: Mapping[str, Any], data: Any = None, *, owned: bool = False
+) -> CloudEvent:
+    """Build an event from a flat attribute map (extensions mixed in), as the wire gives it.
+
+    ``owned=True`` says ``attributes`` is a dict the caller made and will not use again:
+    it is consumed (emptied of the context attributes) instead of copied.
+
+    The checks are :func:`_build`'s, in its order; this is the decoders' hot path, so the
+    map is taken apart once (what the context attributes leave are the extensions) and
+    the event is filled as an :class:`_Unfrozen` (see there)."""
+    rest = attributes if owned and type_of(attributes) is dict else dict(attributes)
+    pop = rest.pop
+    id = pop("id", _MISSING)
+    source = pop("source", _MISSING)
+    type = pop("type", _MISSING)
+    specversion = pop("specversion", _MISSING)
+    datacontenttype = pop("datacontenttype", None)
+    dataschema = pop("dataschema", None)
+    subject = pop("subject", None)
+    time = pop("time", None)
     if id is _MISSING or source is _MISSING or type is _MISSING or specversion is _MISSING:
-        missing = next(name for name in _REQUIRED if name not in attributes)
+        required = zip(_REQUIRED, (id, source, type, specversion), strict=True)
+        missing = next(name for name, value in required if value is _MISSING)
         raise InvalidCloudEvent(missing, "is required but missing")
-    # Extensions are every other name with a value, in the map's order; with none or one
-    # (the usual cases) the key difference, done in C, saves the loop.
-    extensions: Mapping[str, Any] = _EMPTY
-    extra = attributes.keys() - _CONTEXT_NAMES
-    if len(extra) == 1:
-        (name,) = extra
-        if (value := attributes[name]) is not None:
-            extensions = _OwnedExtensions(((name, value),))
-    elif extra:
-        owned = _OwnedExtensions()
-        for name, value in attributes.items():
-            if name not in _CONTEXT_NAMES and value is not None:
-                owned[name] = value
-        if owned:
-            extensions = owned
-    event = _new_event(CloudEvent)
-    _build(
-        event,
-        id,
-        source,
-        type,
-        specversion,
-        get("datacontenttype"),
-        get("dataschema"),
-        get("subject"),
-        get("time"),
-        extensions,
-        data,
-        True,
-    )
+    if type_of(id) is not str or not id:
+        _require_text("id", id)
+    if type_of(source) is not str or not source:
+        _require_text("source", source)
+    if type_of(type) is not str or not type:
+        _require_text("type", type)
+    if specversion != SPEC_VERSION:
+        raise InvalidCloudEvent(
+            "specversion", f"must be '{SPEC_VERSION}', got {quote(specversion)}"
+        )
+    extensions = _extensions_from(rest) if rest else _EMPTY
+    event = _Unfrozen()
+    event.id = id
+    event.source = source
+    event.type = type
+    event.specversion = specversion
+    event.datacontenttype = datacontenttype
+    event.dataschema = dataschema
+    event.subject = subject
+    event.time = time
+    event.extensions = extensions
+    event.data = data
+    event.__class__ = CloudEvent
+    if (
+        time is not None
+        or datacontenttype is not None
+        or subject is not None
+        or dataschema is not None
+    ):
+        _check_optional(time, datacontenttype, subject, dataschema)
     return event
+
+
+def _extensions_from(rest: dict[str, Any]) -> Mapping[str, ExtensionValue]:
+    """The extensions among what is left of an attribute map once the context attributes
+    are taken out: every name with a value, in the map's order, checked as
+    :func:`_check_extensions` does; a read-only view of a compact copy."""
+    complete = True
+    for name, value in rest.items():
+        if value is None:  # an attribute without a value is absent
+            complete = False
+            continue
+        if name not in _GOOD_NAMES:
+            _check_extension_name(name)
+        if type_of(value) is not str and (
+            type_of(value) is not int or not _INT_MIN <= value <= _INT_MAX
+        ):
+            _check_extension_value(name, value)
+    if complete:
+        return MappingProxyType(dict(rest))
+    present = {name: value for name, value in rest.items() if value is not None}
+    return MappingProxyType(present) if present else _EMPTY
 
 
 #: Content type -> is JSON: a stream uses a handful of content types, each parsed once.
@@ -259,10 +296,10 @@ def _build(
     time: Any,
     extensions: Mapping[str, Any] | None,
     data: Any,
-    owned: bool,
 ) -> None:
-    """Validate and set every field of ``event``: the one place the rules are applied, in
-    the order errors are reported. ``owned``: ``extensions`` is a dict nobody else holds.
+    """Validate and set every field of ``event``, for the constructor: the rules and the
+    order errors are reported in. :func:`from_attributes` applies the same checks inline
+    (tests/fastpaths/test_codec_construct.py holds the two to the same results).
 
     Plain ``str`` values take an inline test; anything else goes through the full check,
     so str subclasses and the error messages are as they always were."""
@@ -278,8 +315,8 @@ def _build(
         )
     if extensions:
         _check_extensions(extensions)
-        # a dict only from_attributes holds needs no defensive copy
-        extensions = MappingProxyType(extensions if owned else dict(extensions))
+        # a copy: the caller's dict must not be a mutable back door
+        extensions = MappingProxyType(dict(extensions))
     else:
         # an empty dict (or None) from the caller must not stay a mutable back door
         extensions = _EMPTY
@@ -311,7 +348,9 @@ def _check_optional(time: Any, datacontenttype: Any, subject: Any, dataschema: A
         _check_content_type(datacontenttype)
     if subject is not None and (type_of(subject) is not str or not subject):
         _require_text("subject", subject)
-    if dataschema is not None:
+    if dataschema is not None and (
+        type_of(dataschema) is not str or not dataschema.startswith(_USUAL_SCHEMES)
+    ):  # an http(s) URI is absolute: the usual case needs neither test below
         _require_text("dataschema", dataschema)
         if not _URI_SCHEME.match(dataschema):
             raise InvalidCloudEvent(
@@ -365,8 +404,23 @@ _set_extensions = CloudEvent.__dict__["extensions"].__set__
 _set_data = CloudEvent.__dict__["data"].__set__
 
 
-class _OwnedExtensions(dict):  # type: ignore[type-arg]
-    """Extensions built by :func:`from_attributes`, referenced nowhere else."""
+class _Unfrozen:
+    """CloudEvent's slots without its frozen ``__setattr__``. :func:`from_attributes`
+    fills one with plain attribute stores and then makes it a CloudEvent by assigning
+    ``__class__``, which Python allows between classes of identical layout (same base,
+    same slots). Ten slot setters called one by one cost three times as much, and this
+    is the decode path of every event."""
+
+    __slots__ = CloudEvent.__slots__
+
+
+def _check_layout() -> None:
+    """Fail at import, not on the first event, should the layouts ever differ."""
+    probe = _Unfrozen()
+    probe.__class__ = CloudEvent  # raises TypeError if the layouts differ
+
+
+_check_layout()
 
 
 #: Extension names already checked; events reuse a handful of names, so the regex runs once.
@@ -397,7 +451,7 @@ def _check_extension_name(name: Any) -> None:
 def _check_extension_value(name: str, value: Any) -> None:
     if type(value) is str:
         return
-    if not isinstance(value, str | int | bool | bytes):
+    if not isinstance(value, _EXTENSION_TYPES):
         raise InvalidCloudEvent(
             shorten(name),
             f"extension values must be string, integer, boolean or binary, "

@@ -18,7 +18,6 @@ needs a ``ce-specversion`` header.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from events.bindings import data as _data
 from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
-from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
+from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 from events.errors import quote as shown
 
@@ -35,6 +34,7 @@ BATCH_CONTENT_TYPE = _data.JSON_BATCH_FORMAT
 _PREFIX = "ce-"
 # Printable ASCII except space (already outside the range), '"' and '%' (section 3.1.3.2).
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
+_SAFE_BYTES = _SAFE.encode("ascii")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 Headers = dict[str, str]
@@ -42,22 +42,34 @@ Headers = dict[str, str]
 
 def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
     """Binary mode: ``ce-*`` headers, ``Content-Type`` and the data as the body."""
-    # the hot path of every POST: one C call reads the attributes, and one test over all
-    # the values at once says whether any needs percent-encoding (almost never)
+    # The hot path of every POST, written out: the headers in CONTEXT_ATTRIBUTES' order
+    # (the required attributes are never None: CloudEvent checks), then the extensions;
+    # then one test over all the values at once says whether any needs percent-encoding
+    # (almost never), and only then is each value encoded on its own.
     headers = {
-        header: value
-        for header, value in zip(_HEADER_NAMES, _header_attributes(event), strict=True)
-        if value is not None
+        "ce-id": event.id,
+        "ce-source": event.source,
+        "ce-specversion": event.specversion,
+        "ce-type": event.type,
     }
-    for name, value in event.extensions.items():
-        headers[_PREFIX + name] = value if type(value) is str else _data.canonical_string(value)
-    if not _safe("".join(headers.values())):
+    if (value := event.dataschema) is not None:
+        headers["ce-dataschema"] = value
+    if (value := event.subject) is not None:
+        headers["ce-subject"] = value
+    if (value := event.time) is not None:
+        headers["ce-time"] = value
+    extensions = event.extensions
+    if extensions:
+        for name, value in extensions.items():
+            headers[_PREFIX + name] = value if type(value) is str else _canonical(value)
+    text = "".join(headers.values())
+    if not text.isascii() or text.encode("ascii").translate(None, _SAFE_BYTES):  # _safe, inline
         headers = {
             header: encode_header_value(header[len(_PREFIX) :], value)
             for header, value in headers.items()
         }
-    if event.datacontenttype is not None:
-        headers["Content-Type"] = event.datacontenttype
+    if (content_type := event.datacontenttype) is not None:
+        headers["Content-Type"] = content_type
     return headers, _data.encode_data(event) or b""
 
 
@@ -95,22 +107,15 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return media.startswith(_data.STRUCTURED_PREFIX) or _PREFIX + "specversion" in lower
 
 
-_HEADER_CONTEXT_ATTRIBUTES = tuple(a for a in CONTEXT_ATTRIBUTES if a != "datacontenttype")
-_HEADER_NAMES = tuple(_PREFIX + name for name in _HEADER_CONTEXT_ATTRIBUTES)
-_header_attributes = operator.attrgetter(*_HEADER_CONTEXT_ATTRIBUTES)
+_canonical = _data.canonical_string
 
 
 def _safe(text: str) -> bool:
     """Whether ``text`` is all in the spec's safe range (printable ASCII but space, ``"``
     and ``%``), where percent-encoding changes nothing. Every test is per character, so
-    it holds for a concatenation exactly when it holds for each part."""
-    return (
-        text.isascii()
-        and text.isprintable()
-        and " " not in text
-        and '"' not in text
-        and "%" not in text
-    )
+    it holds for a concatenation exactly when it holds for each part. Deleting the safe
+    bytes in one C pass is twice as fast as ``isprintable()`` and three ``in`` scans."""
+    return text.isascii() and not text.encode("ascii").translate(None, _SAFE_BYTES)
 
 
 def encode_header_value(attribute: str, value: str) -> str:
@@ -154,7 +159,7 @@ def _from_binary(attributes: dict[str, str], content_type: str | None, body: byt
         attributes = {name: decode_header_value(name, value) for name, value in attributes.items()}
     if content_type is not None:
         attributes["datacontenttype"] = content_type
-    return _data.from_binary(attributes, body)
+    return _data.from_binary(attributes, body, owned=True)
 
 
 def _unchanged_by_decoding(attributes: dict[str, str]) -> bool:
@@ -179,7 +184,24 @@ _UNKNOWN: Any = object()
 def _read_headers(headers: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
     """(Content-Type, the ``ce-`` headers' raw values by attribute name), read as from
     the headers with lower-cased names: for a name given twice (in any case), the last
-    value at the first one's place."""
+    value at the first one's place.
+
+    When every name is in the cache (a peer's usual headers), one dict comprehension
+    reads them all: the names of other headers all map to None and Content-Type to
+    _CONTENT_TYPE, and both keys are taken out after. A name is looked up by its string
+    value, so a str subclass (aiohttp's ``istr``) hits the entry of the same text."""
+    kinds = _HEADER_KINDS
+    try:
+        read = {kinds[name]: value for name, value in headers.items()}
+    except (KeyError, TypeError):  # a name seen for the first time (or not a str)
+        return _read_each_header(headers)
+    content_type = read.pop(_CONTENT_TYPE, None)
+    read.pop(None, None)
+    return content_type, read
+
+
+def _read_each_header(headers: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    """:func:`_read_headers` one name at a time, learning the names it has not seen."""
     content_type = None
     attributes: dict[str, str] = {}
     kinds = _HEADER_KINDS

@@ -26,14 +26,19 @@ JSON text with ``data`` nested deeper than can be written again is refused
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
 from events.bindings.charsets import charset, with_utf8, written_back
-from events.bindings.data import check_depth, decode_payload, is_text_content_type
+from events.bindings.data import (
+    base64_bytes,
+    base64_text,
+    check_depth,
+    decode_payload,
+    is_text_content_type,
+)
 from events.cloudevent import (
     CloudEvent,
     from_attributes,
@@ -60,14 +65,23 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
         out["subject"] = value
     if (value := event.time) is not None:
         out["time"] = value
-    for name, value in event.extensions.items():
-        out[name] = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+    extensions = event.extensions
+    if extensions:
+        if _AS_THEY_ARE.issuperset(map(type, extensions.values())):
+            out.update(extensions.copy())  # no bytes to write as base64 (the usual case)
+        else:
+            for name, value in extensions.items():
+                out[name] = base64_text(value) if isinstance(value, bytes) else value
     data = event.data
     if data is None:
         return out
-    if isinstance(data, bytes | bytearray | memoryview):
-        out["data_base64"] = base64.b64encode(data).decode("ascii")
-    elif event.is_json or isinstance(data, str):
+    if type(data) is str:  # the data member whatever the content type
+        out["data"] = data
+    elif isinstance(data, _BYTES_LIKE):
+        out["data_base64"] = base64_text(data)
+    elif (content_type := event.datacontenttype) is None or is_json_content_type(content_type):
+        out["data"] = data  # event.is_json
+    elif isinstance(data, str):
         out["data"] = data
     else:
         raise InvalidCloudEvent(
@@ -76,6 +90,13 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
             f"{quote(event.datacontenttype)}, got {type(data).__name__}",
         )
     return out
+
+
+#: Extension value types JSON writes as they are (a bytes value is written as base64).
+_AS_THEY_ARE = frozenset((str, int, bool))
+# isinstance() tuples made once (a union written in the call is built on every call)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+_BODY_TYPES = (bytes, bytearray, memoryview, str)
 
 
 def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
@@ -95,12 +116,13 @@ def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
     data = attributes.pop("data", None)
     data_base64 = attributes.pop("data_base64", None)
     if data_base64 is None and data is None:
-        return from_attributes(attributes)  # no data: nothing for the content type to decide
+        # no data: nothing for the content type to decide
+        return from_attributes(attributes, owned=True)
     content_type = attributes.get("datacontenttype")
     # a type with no parameters names no charset: the data is what it says (the usual case)
     plain = type(content_type) is str and ";" not in content_type
     if data_base64 is None and type(data) is str and (plain or content_type is None):
-        return from_attributes(attributes, data)
+        return from_attributes(attributes, data, owned=True)
     # A non-string content type counts as JSON here; from_attributes reports it.
     is_json = not isinstance(content_type, str) or is_json_content_type(content_type)
     data = _read_data(data, data_base64, content_type, is_json)
@@ -108,7 +130,7 @@ def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
         declared = _as_delivered(data, content_type, is_json, data_base64 is not None)
         if declared is not content_type:
             attributes["datacontenttype"] = declared
-    return from_attributes(attributes, data)
+    return from_attributes(attributes, data, owned=True)
 
 
 def _read_data(data: Any, data_base64: Any, content_type: Any, is_json: bool) -> Any:
@@ -119,7 +141,7 @@ def _read_data(data: Any, data_base64: Any, content_type: Any, is_json: bool) ->
         if not isinstance(data_base64, str):
             raise InvalidCloudEvent("data_base64", "must be a base64 string")
         try:
-            return base64.b64decode(data_base64, validate=True)
+            return base64_bytes(data_base64)
         except ValueError as exc:  # binascii.Error, or a character that is not ASCII
             raise InvalidCloudEvent("data_base64", f"is not valid base64: {exc}") from None
     if data is not None and not is_json and not isinstance(data, str):
@@ -205,7 +227,7 @@ def _dumps(value: Any) -> bytes:
 
 
 def _loads(body: bytes | str) -> Any:
-    if not isinstance(body, bytes | bytearray | memoryview | str):
+    if not isinstance(body, _BODY_TYPES):
         raise InvalidCloudEvent("body", f"must be bytes or str, got {type(body).__name__}")
     try:
         return orjson.loads(body)
