@@ -45,11 +45,17 @@ BROKERS: dict[str, Callable[[bool], list[Table]]] = {
     "mqtt": _broker("mqtt_bus"),
     "mqtt_source": _broker("mqtt_source"),
     "http_ingest": _broker("http_ingest"),
+    "startup": _broker("startup"),  # no broker: the quickstart's start to "running"
     "trigger_http": _broker("trigger_http"),  # no broker: it starts a function server process
+    "redis_cel_http": _broker("redis_cel_http"),  # Redis -> trigger + CEL filter -> HTTP sink
     # no broker: tracing and the console, off vs on vs without the hooks
     "observability": _broker("observability"),
 }
-BENCHMARKS = {**CORE, **BROKERS}
+#: Run only when named with --only (each takes minutes).
+LONG: dict[str, Callable[[bool], list[Table]]] = {
+    "long_run": _broker("long_run"),  # 1,000,000 events: RSS of Redis -> trigger -> HTTP sink
+}
+BENCHMARKS = {**CORE, **BROKERS, **LONG}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ import asyncio
 import base64
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from events.bus.contract import EventBus
@@ -93,8 +94,8 @@ class Subscriber:
         if self.reply_topic is None:
             self.reply_topic = f"{self.trigger.replace('/', '-')}-reply"
 
-    @property
-    def label(self) -> str:
+    @cached_property
+    def label(self) -> str:  # cached: it is passed to the console on every delivery
         return f"{self.trigger}#{self.index}"
 
     @property

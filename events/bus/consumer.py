@@ -62,6 +62,8 @@ class Consumer:
         self._subscription = None
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: workers waiting for a message, the most recently idle last
+        self._idle: list[asyncio.Future[Message]] = []
         self._watch = watch
         self._label = label or f"consumer of {topic} (group {group})"
         #: When this consumer last moved; registered with ``watch`` once started.
@@ -78,20 +80,35 @@ class Consumer:
 
     async def _read(self, on_message: Callable[[], None] | None) -> None:
         assert self._subscription is not None
-        moved = self.progress.moved
+        moved, idle = self.progress.moved, self._idle
         try:
             async for message in self._subscription:
                 moved()
                 if on_message is not None:
                     on_message()
                 await self._slots.acquire()
-                task = asyncio.create_task(self._settle(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                if idle:  # a worker waits: hand it the message (no task per message)
+                    idle.pop().set_result(message)
+                else:
+                    task = asyncio.create_task(self._work(message))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - say why reading stopped, don't die silently
             self._report(f"stopped reading {self.topic}: {exc}")
+
+    async def _work(self, message: Message) -> None:
+        """A worker: settle ``message``, then wait for the next one the reader hands over.
+        Workers are started as the reader needs them (at most one per slot, as a task per
+        message was before) and kept until ``stop``: creating a task costs more than
+        handling a message that needs no I/O."""
+        loop, idle = asyncio.get_running_loop(), self._idle
+        while True:
+            await self._settle(message)
+            waiter: asyncio.Future[Message] = loop.create_future()
+            idle.append(waiter)
+            message = await waiter
 
     async def _settle(self, message: Message) -> None:
         try:
