@@ -43,7 +43,7 @@ from events.app.load import load_catalog
 from events.app.report import describe_catalog
 from events.cli.main import main
 from events.errors import ManifestErrors
-from events.manifests import loader
+from events.manifests import yaml_reader
 from tests.fuzz.budget import EXAMPLES, FUZZ, TEST_TIMEOUT, cpu_budget
 from tests.manifests import documents
 
@@ -552,7 +552,7 @@ def test_mutated_manifest_text(manifest: Path, text: str) -> None:
 def test_mutated_manifest_text_without_libyaml(manifest: Path, text: str) -> None:
     """The same with PyYAML's pure-Python parser, what runs where libyaml is missing (a
     quarter of the examples: that parser is about ten times slower)."""
-    with mock.patch.object(loader, "Loader", loader.PurePythonLoader):
+    with mock.patch.object(yaml_reader, "Loader", yaml_reader.PurePythonLoader):
         check(manifest, text)
 
 

@@ -14,8 +14,9 @@ from events.app.load import load_catalog
 from events.app.plans import bus_plan
 from events.cli.main import main
 from events.errors import ManifestErrors, quote
-from events.manifests import loader
-from events.manifests.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from events.manifests import yaml_reader
+from events.manifests.loader import MAX_FILE_BYTES
+from events.manifests.yaml_reader import MAX_DEPTH, MAX_NODES
 from tests.manifests.documents import BUS, CRON_SOURCE, bus, eventsource, trigger
 from triggers.conditions import MAX_EXPRESSION_LENGTH
 
@@ -356,7 +357,7 @@ def test_a_surrogate_escape_is_an_error_naming_the_field(write) -> None:
 
 
 def test_the_pure_python_parser_refuses_a_surrogate_too(write, monkeypatch) -> None:
-    monkeypatch.setattr(loader, "Loader", loader.PurePythonLoader)
+    monkeypatch.setattr(yaml_reader, "Loader", yaml_reader.PurePythonLoader)
     message = the_error(write(BUS, CRON_SOURCE, trigger(extra=SURROGATE_TOPIC)))
     assert "field 'spec.subscribers[0].deadLetterTopic': 'dl-\\ud800' holds \\ud800" in message
 
@@ -364,7 +365,7 @@ def test_the_pure_python_parser_refuses_a_surrogate_too(write, monkeypatch) -> N
 def test_a_surrogate_in_a_large_file_is_refused_at_its_line(write) -> None:
     """Only a small file is read again to name the field; a large one gets libyaml's
     line and column."""
-    if loader.Loader is loader.PurePythonLoader:
+    if yaml_reader.Loader is yaml_reader.PurePythonLoader:
         pytest.skip("libyaml is not installed: the pure-Python parser names the field")
     padding = "# " + "x" * 300_000 + "\n"
     message = the_error(write(BUS, padding + trigger(extra=SURROGATE_TOPIC)))
@@ -375,7 +376,7 @@ def test_a_surrogate_in_a_large_file_is_refused_at_its_line(write) -> None:
 @pytest.mark.parametrize("loader_class", ["Loader", "PurePythonLoader"])
 def test_an_escape_past_the_last_character_is_an_error(write, monkeypatch, loader_class):
     """Found by the fuzz suite: PyYAML's own scanner raised ValueError from chr()."""
-    monkeypatch.setattr(loader, "Loader", getattr(loader, loader_class))
+    monkeypatch.setattr(yaml_reader, "Loader", getattr(yaml_reader, loader_class))
     message = the_error(write(EVENTBUS_HEAD + 'x: "\\U00110000"\n'))
     assert "document 1: malformed YAML: " in message and "at line 4, column 7" in message
     assert "U0010FFFF" in message
@@ -394,7 +395,7 @@ def test_validate_prints_what_it_accepts(write, capsys) -> None:
 def test_libyaml_parses_when_it_is_installed() -> None:
     if not yaml.__with_libyaml__:
         pytest.skip("PyYAML was built without libyaml")
-    assert loader.Loader is loader.LibyamlLoader
+    assert yaml_reader.Loader is yaml_reader.LibyamlLoader
 
 
 def test_both_parsers_read_the_examples_the_same() -> None:
@@ -404,7 +405,8 @@ def test_both_parsers_read_the_examples_the_same() -> None:
     for file in files:
         text = file.read_text()
         read = [
-            loader.read_yaml(text, str(file), c) for c in (loader.Loader, loader.PurePythonLoader)
+            yaml_reader.read_yaml(text, str(file), c)
+            for c in (yaml_reader.Loader, yaml_reader.PurePythonLoader)
         ]
         assert read[0] == read[1], file
 
