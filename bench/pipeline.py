@@ -9,7 +9,7 @@ reference (raw bus): publish to ``bench.in`` -> the same consumer on ``bench.in`
 
 Both use the same events (about 1 KB of JSON data each) and the same consumer,
 so ``pipeline / raw bus`` is the cost of the trigger hop: one extra bus hop plus
-the runner's condition evaluation, task per message, metrics and console.
+the runner's condition evaluation, consumer, metrics and console.
 
 Throughput: N events published back to back; events/s from the first publish to
 the last ack on the far end; best of 3 pipeline runs, with a raw bus run before

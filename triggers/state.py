@@ -43,17 +43,18 @@ class ConditionState(Protocol):
 class LocalState:
     """In-process state on the monotonic clock (the default)."""
 
-    __slots__ = ("_last_seen", "window")
+    __slots__ = ("last_seen", "window")
 
     def __init__(self, window: float) -> None:
         self.window = window
-        self._last_seen: dict[str, float] = {}
+        #: input name -> this process's monotonic time of its last event
+        self.last_seen: dict[str, float] = {}
 
     def mark_now(self, input_name: str, now: float) -> dict[str, bool]:
         """``mark`` without the await, for the runner's hot path."""
-        self._last_seen[input_name] = now
+        self.last_seen[input_name] = now
         horizon = now - self.window
-        return {name: seen >= horizon for name, seen in self._last_seen.items()}
+        return {name: seen >= horizon for name, seen in self.last_seen.items()}
 
     async def mark(self, input_name: str, now: float) -> dict[str, bool]:
         return self.mark_now(input_name, now)

@@ -12,6 +12,13 @@ more only to be dead-lettered with "gave up"). ``stop`` stops
 reading, lets work in hand finish (up to the drain timeout) and returns the rest
 to the bus unacked.
 
+Inline (``inline=True``): the reader runs ``handle`` itself up to its first real wait,
+and hands only what still waits to a worker; a message whose handling needs no I/O (a
+trigger publishing to the in-memory bus) is then settled with no hand-over at all. The
+reader lets other tasks run every ``INLINE_BURST`` messages (or millisecond). It is off
+where handlers keep context variables across their waits (tracing spans, user
+functions): such a handler must start and finish in the same task.
+
 Progress: with a :class:`~events.bus.stall.StallWatch`, the consumer registers
 under ``label`` and marks its progress when it hands a message to ``handle`` and
 when it settles one, so the watch can report it stalled (no progress while work
@@ -21,18 +28,26 @@ waits on the broker).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
 
 from events.bus.contract import EventBus, Message
-from events.bus.poison import bounded, bury
+from events.bus.envelope import UNDECODABLE_TYPE
+from events.bus.poison import bury, rejection
 from events.bus.resilient import ResilientSubscription
 from events.bus.stall import Progress, StallWatch
-from events.errors import FnEventsError
+from events.errors import BusError, FnEventsError
 from events.types import Report
 
 Handle = Callable[[Message], Awaitable[None]]
 
 MAX_NACK_DELAY = 30.0
+#: Inline, the reader lets other tasks run after this many messages settled in a row, or
+#: sooner once it has kept them waiting this long (the clock is read every 32 messages):
+#: as long as a loop step of 64 workers took before, and not much longer for slow handlers.
+INLINE_BURST = 256
+INLINE_SECONDS = 0.001
 
 
 def nack_delay(attempt: int) -> float:
@@ -54,16 +69,20 @@ class Consumer:
         dead_letter_topic: str,
         watch: StallWatch | None = None,
         label: str = "",
+        inline: bool = False,
     ) -> None:
         self.bus, self.topic, self.group = bus, topic, group
         self._handle, self._slots, self._report = handle, slots, report
         self._max_deliveries = max_deliveries
         self._dead_letter_topic = dead_letter_topic
-        self._subscription = None
+        self._subscription: ResilientSubscription | None = None
+        self._inline = inline
+        self._burst = 0  # messages settled inline since the reader last let others run
+        self._burst_start = 0.0  # when it last did
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        #: workers waiting for a message, the most recently idle last
-        self._idle: list[asyncio.Future[Message]] = []
+        #: workers waiting for work, the most recently idle last
+        self._idle: list[asyncio.Future[Awaitable[None]]] = []
         self._watch = watch
         self._label = label or f"consumer of {topic} (group {group})"
         #: When this consumer last moved; registered with ``watch`` once started.
@@ -71,46 +90,113 @@ class Consumer:
 
     async def start(self, on_message: Callable[[], None] | None = None) -> None:
         connection = ResilientSubscription(self.bus, self.topic, self.group, self._report)
-        self._subscription = bounded(
-            await connection.open(), self.bus, self._max_deliveries, self._dead_letter_topic
-        )
+        self._subscription = await connection.open()
         if self._watch is not None:
             self.progress = self._watch.watch(self._label, self.bus, self.topic, self.group)
         self._reader = asyncio.create_task(self._read(on_message), name=f"consume {self.topic}")
 
     async def _read(self, on_message: Callable[[], None] | None) -> None:
-        assert self._subscription is not None
-        moved, idle = self.progress.moved, self._idle
+        """Read until closed. One loop for what :class:`ResilientSubscription` and
+        :func:`events.bus.poison.bounded` do around each read: reconnect after a lost bus;
+        dead-letter a message delivered too often or undecodable."""
+        connection, slots, limit = self._subscription, self._slots, self._max_deliveries
+        assert connection is not None
+        current = connection.current
         try:
-            async for message in self._subscription:
-                moved()
+            while current is not None:  # once closed, it raises StopAsyncIteration too
+                try:
+                    message = await current.__anext__()
+                except StopAsyncIteration:
+                    return
+                except BusError as exc:
+                    await connection.recover(exc)
+                    current = connection.current
+                    continue
+                if message.attempt > limit or message.event.type == UNDECODABLE_TYPE:
+                    await self._reject(message)
+                    continue
                 if on_message is not None:
                     on_message()
-                await self._slots.acquire()
-                if idle:  # a worker waits: hand it the message (no task per message)
-                    idle.pop().set_result(message)
+                # a slot is free and nobody queues for one: what locked() says, minus a
+                # generator per call; a waiter it counts too many only means the wait below
+                if self._inline and slots._value and not slots._waiters:
+                    if self._run_inline(message, holds_slot=False):
+                        await asyncio.sleep(0)  # let the rest of the process run
+                    continue
+                self.progress.moved()
+                await slots.acquire()
+                if self._inline:
+                    self._run_inline(message, holds_slot=True)
                 else:
-                    task = asyncio.create_task(self._work(message))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    self._hand_over(self._settle(message))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - say why reading stopped, don't die silently
             self._report(f"stopped reading {self.topic}: {exc}")
 
-    async def _work(self, message: Message) -> None:
-        """A worker: settle ``message``, then wait for the next one the reader hands over.
+    async def _reject(self, message: Message) -> None:
+        reason = rejection(message, self._max_deliveries)
+        assert reason is not None
+        await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt - 1)
+
+    def _run_inline(self, message: Message, holds_slot: bool) -> bool:
+        """Settle ``message`` here up to its first wait; a worker continues from there.
+        True when the reader should let other tasks run now.
+
+        A slot bounds what is in flight while others run; nothing else runs until the
+        first wait, so a free slot is taken only if handling gets there. (One coroutine,
+        ``_settle``, rather than handle and ack driven apart: a StopIteration each costs
+        more than the frame.)"""
+        settle = self._settle(message)
+        try:
+            waiting = settle.send(None)
+        except StopIteration:
+            if holds_slot:
+                self._slots.release()
+            self._burst += 1
+            if self._burst & 31:
+                return False
+            now = time.monotonic()
+            if self._burst < INLINE_BURST and now - self._burst_start < INLINE_SECONDS:
+                return False
+            self._burst, self._burst_start = 0, now
+            return True
+        except BaseException as exc:  # noqa: BLE001 - it ends a worker, not the reader
+            job: Awaitable[None] = _raise(exc)
+        else:
+            job = _Resumed(settle, waiting)
+        self.progress.moved()  # handed to ``handle`` (settled inline, _settle says so)
+        if not holds_slot:
+            _take_free(self._slots)
+        self._hand_over(job)
+        return False
+
+    def _hand_over(self, job: Awaitable[None]) -> None:
+        """Give ``job`` to an idle worker, or to a new one (no task per message)."""
+        if self._idle:
+            self._idle.pop().set_result(job)
+        else:
+            task = asyncio.create_task(self._work(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, job: Awaitable[None]) -> None:
+        """A worker: await ``job``, then wait for the next one the reader hands over.
         Workers are started as the reader needs them (at most one per slot, as a task per
         message was before) and kept until ``stop``: creating a task costs more than
         handling a message that needs no I/O."""
-        loop, idle = asyncio.get_running_loop(), self._idle
+        loop, idle, slots = asyncio.get_running_loop(), self._idle, self._slots
         while True:
-            await self._settle(message)
-            waiter: asyncio.Future[Message] = loop.create_future()
+            try:
+                await job
+            finally:
+                slots.release()
+            waiter: asyncio.Future[Awaitable[None]] = loop.create_future()
             idle.append(waiter)
-            message = await waiter
+            job = await waiter
 
     async def _settle(self, message: Message) -> None:
+        """Handle ``message``, then ack it; nack it, or dead-letter it, if that raised."""
         try:
             await self._handle(message)
         except Exception as exc:  # noqa: BLE001 - any failure puts the event back, never loses it
@@ -118,7 +204,6 @@ class Consumer:
         else:
             await message.ack()
         finally:
-            self._slots.release()
             self.progress.moved()
 
     async def _failed(self, message: Message, exc: Exception) -> None:
@@ -156,3 +241,46 @@ class Consumer:
         await asyncio.gather(
             *([self._reader] if self._reader else []), *self._tasks, return_exceptions=True
         )
+
+
+def _take_free(slots: asyncio.Semaphore) -> None:
+    """Take a slot the caller saw free, with nothing run since: ``acquire`` returns
+    without waiting then."""
+    taking = slots.acquire()
+    try:
+        taking.send(None)
+    except StopIteration:
+        return
+    taking.close()
+    raise RuntimeError("a slot seen free was taken meanwhile")  # nothing else ran: cannot be
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+class _Resumed:
+    """A coroutine the reader started, awaited from where it first waited: what it was
+    waiting on goes up to the worker's task, and what the task sends or throws back
+    goes down to the coroutine (as ``await`` itself does)."""
+
+    __slots__ = ("_coroutine", "_waiting")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self._coroutine, self._waiting = coroutine, waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, waiting = self._coroutine, self._waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:  # noqa: BLE001 - the coroutine's to handle
+                try:
+                    waiting = coroutine.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coroutine.send(sent)
+                except StopIteration:
+                    return

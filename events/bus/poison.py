@@ -29,20 +29,10 @@ class BoundedSubscription(Subscription):
     async def __anext__(self) -> Message:
         while True:
             message = await self._inner.__anext__()
-            reason = self._rejection(message)
+            reason = rejection(message, self._max_attempts)
             if reason is None:
                 return message
             await self._bury(message, reason)
-
-    def _rejection(self, message: Message) -> str | None:
-        if message.event.type == UNDECODABLE_TYPE:
-            return str(message.event.extensions.get("fnerrorreason", "undecodable message"))
-        if message.attempt > self._max_attempts:
-            return (
-                f"gave up after {message.attempt - 1} deliveries on topic {message.topic} "
-                f"(the limit is {self._max_attempts})"
-            )
-        return None
 
     async def _bury(self, message: Message, reason: str) -> None:
         await bury(self._bus, self._dead_letter_topic, message, reason, message.attempt - 1)
@@ -50,6 +40,18 @@ class BoundedSubscription(Subscription):
 
     async def close(self, drain_timeout: float = 5.0) -> None:
         await self._inner.close(drain_timeout)
+
+
+def rejection(message: Message, max_attempts: int) -> str | None:
+    """Why ``message`` goes to the dead letter instead of its handler; None if it doesn't."""
+    if message.event.type == UNDECODABLE_TYPE:
+        return str(message.event.extensions.get("fnerrorreason", "undecodable message"))
+    if message.attempt > max_attempts:
+        return (
+            f"gave up after {message.attempt - 1} deliveries on topic {message.topic} "
+            f"(the limit is {max_attempts})"
+        )
+    return None
 
 
 async def bury(

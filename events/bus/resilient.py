@@ -135,21 +135,31 @@ class ResilientSubscription(Subscription):
         self._current = await self._retry(lambda: self._bus.subscribe(self._topic, self._group))
         return self
 
+    @property
+    def current(self) -> Subscription | None:
+        """The live subscription; None once closed. A reader may call its ``__anext__``
+        itself (one wrapper call less per message) and hand a ``BusError`` to ``recover``."""
+        return None if self._closed else self._current
+
     async def __anext__(self) -> Message:
         while True:
-            if self._closed or self._current is None:
+            current = self.current
+            if current is None:
                 raise StopAsyncIteration
             try:
-                return await self._current.__anext__()
+                return await current.__anext__()
             except BusError as exc:
-                if not exc.retriable or self._closed:
-                    raise
-                self._report(f"lost the bus while reading {self._topic}: {exc}; reconnecting")
-                await self._current.close(drain_timeout=0)
-                self._current = await self._retry(
-                    lambda: self._bus.subscribe(self._topic, self._group)
-                )
-                self._report(f"reading {self._topic} again")
+                await self.recover(exc)
+
+    async def recover(self, exc: BusError) -> None:
+        """After ``exc`` from reading: raise it if retrying cannot help (or this is closed),
+        else re-subscribe, with backoff, saying so."""
+        if not exc.retriable or self._closed or self._current is None:
+            raise exc
+        self._report(f"lost the bus while reading {self._topic}: {exc}; reconnecting")
+        await self._current.close(drain_timeout=0)
+        self._current = await self._retry(lambda: self._bus.subscribe(self._topic, self._group))
+        self._report(f"reading {self._topic} again")
 
     async def _retry(self, attempt):
         delays = backoff_delays()
