@@ -107,7 +107,8 @@ class Invoker:
 
     ``takes_requests`` is False: the sync host turns each request into CloudEvents
     and calls the invoker with them. A framework whose functions take the HTTP
-    request itself sets it and answers requests with :meth:`respond`.
+    request itself sets it and defines ``async respond(request)``, the HTTP response to
+    an aiohttp request.
     """
 
     takes_requests = False
@@ -125,10 +126,6 @@ class Invoker:
         self._states = states
         self._is_async = inspect.iscoroutinefunction(handler)
         self._wants_context = _positional_count(handler) >= 2
-
-    async def respond(self, request: Any) -> Any:
-        """The HTTP response to ``request`` (an aiohttp request), for ``takes_requests``."""
-        raise NotImplementedError
 
     def context(self) -> FunctionContext:
         """A fresh context for one call, bound to the running loop."""
