@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
@@ -139,13 +139,7 @@ async def _run(quick: bool) -> list[Table]:
     table.add(
         "requests/s, keep-alive client (higher is better)", "req/s", ours.rate, reference.rate
     )
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency under that load (lower is better)",
-            "us",
-            percentile(ours.latency, q) * 1e6,
-            percentile(reference.latency, q) * 1e6,
-        )
+    table.add_latency("under that load", ours.latency, reference.latency, unit="us")
     table.notes.append(
         f"best of {repeats} by throughput, interleaved (latency from that run); one "
         f"aiohttp keep-alive session, {CONCURRENCY} "

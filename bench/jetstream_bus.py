@@ -39,7 +39,7 @@ from collections.abc import Iterator
 import nats
 
 from bench.pipeline import make_events
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.brokers.jetstream.bus import JetStreamBus
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.bus import envelope
@@ -232,13 +232,7 @@ async def run(quick: bool = False) -> list[Table]:
         "raw nats-py",
     )
     table.add("publish -> consume -> ack throughput", "events/s", ours_best, raw_best)
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s (lower is better)",
-            "µs",
-            percentile(ours_lat, q) * 1e6,
-            percentile(raw_lat, q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s", ours_lat, raw_lat)
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; ours = {PUBLISHERS} concurrent "
         f"publishers awaiting PubAcks + one subscriber acking each message; raw = "

@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import make_events
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.brokers.kafka.bus import KafkaBus, KafkaSettings
 from events.brokers.kafka.client import consumer_options, producer_options
 from events.brokers.kafka.message import decode_record
@@ -294,13 +294,7 @@ async def _run(address: str, quick: bool) -> list[Table]:
     )
     for label, ours, raw in rows:
         table.add(f"{label} (higher is better)", "events/s", ours, raw)
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s, 1 publisher (lower is better)",
-            "µs",
-            percentile(ours_lat, q) * 1e6,
-            percentile(raw_lat, q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s, 1 publisher", ours_lat, raw_lat)
     table.notes.append(
         f"throughput: best of {repeats}, N={n:,}, {KEYS} keys over 4 partitions; raw: every "
         f"send() then wait, getmany(500) and one commit; raw + codec: the same plus "

@@ -45,7 +45,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.pipeline import make_events
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.brokers.mqtt.bus import MqttBus, MqttSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -222,13 +222,7 @@ async def _run(address: str, quick: bool) -> list[Table]:
         ours_cpu * 1e6,
         raw_cpu * 1e6,
     )
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s (lower is better)",
-            "µs",
-            percentile(ours_latency, q) * 1e6,
-            percentile(raw_latency, q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s", ours_latency, raw_latency)
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; ours: {PUBLISHERS} tasks each awaiting "
         f"its PUBACK; raw: all publishes issued at once, paho keeps {PUBLISHERS} in flight"

@@ -29,7 +29,7 @@ import time
 
 import orjson
 
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
 from events.delivery.sinks import SinkClient
@@ -214,13 +214,7 @@ async def _run(quick: bool) -> list[Table]:
         "raw bus",
     )
     table.add("end-to-end throughput (higher is better)", "events/s", pipe_best, raw_best)
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s (lower is better)",
-            "µs",
-            percentile(latency[True], q) * 1e6,
-            percentile(latency[False], q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s", latency[True], latency[False])
     table.notes.append(
         f"throughput: best of {REPEATS} (raw: of {2 * REPEATS}), interleaved; latency: "
         f"{count:,} events paced at {RATE:,} ev/s each (achieved: pipeline "

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from bench.pipeline import make_events
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -271,13 +271,7 @@ async def _run(address: str, quick: bool) -> list[Table]:
         ours_one,
         raw_one,
     )
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s, 1 publisher (lower is better)",
-            "µs",
-            percentile(ours_lat, q) * 1e6,
-            percentile(raw_lat, q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s, 1 publisher", ours_lat, raw_lat)
     table.notes.append(
         f"throughput: best of {repeats}, interleaved; raw consumer: XREADGROUP COUNT {BATCH} + "
         f"one XACK per batch; ours: queueDepth 100 (Dapr's default), acks batched by the "

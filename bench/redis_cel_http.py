@@ -46,7 +46,7 @@ import aiohttp
 import orjson
 from redis.asyncio import Redis
 
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from bench.trigger_http import _Arrivals, _serve
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
@@ -332,13 +332,7 @@ async def _measure(address: str, url: str, quick: bool) -> Table:
         "raw loop",
     )
     table.add("throughput, stream preloaded (higher is better)", "events/s", ours, raw)
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s, XADD -> POST done (lower is better)",
-            "µs",
-            percentile(ours_lat, q) * 1e6,
-            percentile(raw_lat, q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s, XADD -> POST done", ours_lat, raw_lat)
     table.notes.append(
         f"filter: {EXPRESSION}; throughput: best of {repeats}, interleaved, first read to "
         f"every entry acked; raw: XREADGROUP COUNT {BATCH}, orjson, the filter in Python, "

@@ -46,6 +46,19 @@ class Table:
     def add(self, benchmark: str, unit: str, ours: float, reference: float) -> None:
         self.rows.append(Row(benchmark, unit, ours, reference))
 
+    def add_latency(
+        self, where: str, ours: list[float], reference: list[float], unit: str = "µs"
+    ) -> None:
+        """p50 and p99 rows, in microseconds, of two sorted lists of seconds; ``where``
+        completes "p50 latency ..." (e.g. "at 1,000 ev/s")."""
+        for label, q in (("p50", 0.50), ("p99", 0.99)):
+            self.add(
+                f"{label} latency {where} (lower is better)",
+                unit,
+                percentile(ours, q) * 1e6,
+                percentile(reference, q) * 1e6,
+            )
+
     def render(self) -> str:
         header = ["benchmark", "unit", self.ours_label, self.reference_label, "ratio"]
         body = [

@@ -41,7 +41,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.pipeline import make_events
-from bench.report import Table, percentile, progress
+from bench.report import Table, progress
 from events.bindings.http import to_binary
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
@@ -228,13 +228,7 @@ async def _measure(url: str, quick: bool) -> Table:
         best[_ours_wide_window],
         best[_raw],
     )
-    for label, q in (("p50", 0.50), ("p99", 0.99)):
-        table.add(
-            f"{label} latency at {RATE:,} ev/s, window {window} (lower is better)",
-            "µs",
-            percentile(latency[_ours], q) * 1e6,
-            percentile(latency[_raw], q) * 1e6,
-        )
+    table.add_latency(f"at {RATE:,} ev/s, window {window}", latency[_ours], latency[_raw])
     table.notes.append(
         f"throughput: best of {REPEATS}, interleaved, first hand-over to last completed POST; "
         f"latency: {count:,} events paced at {RATE:,} ev/s, hand-over to completed POST, "
