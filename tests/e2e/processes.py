@@ -256,3 +256,27 @@ async def readiness(ops: str) -> tuple[int, str]:
 async def scrape(ops: str) -> str:
     """The ``/metrics`` page."""
     return (await asyncio.to_thread(_get, f"{ops}/metrics"))[1]
+
+
+def post(url: str, body: bytes | None = None) -> int:
+    """POST ``body`` (JSON when given) to ``url``; the HTTP status."""
+    headers = {"Content-Type": "application/json"} if body else {}
+    request = urllib.request.Request(url, data=body or b"", headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return response.status
+
+
+def stop_cleanly(process: subprocess.Popen[str]) -> str:
+    """``finish`` the process, which must exit 0; what it printed last."""
+    rest = finish(process)
+    assert process.returncode == 0, rest
+    return rest
+
+
+def listening_url(lines: list[str], function: str) -> str:
+    """Where the sync Function ``default/<function>`` said it listens."""
+    pattern = re.compile(rf"function default/{re.escape(function)} listening on (\S+)")
+    for line in lines:
+        if found := pattern.search(line):
+            return found.group(1)
+    raise AssertionError(f"{function} did not say where it listens:\n" + "\n".join(lines))

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -53,40 +51,20 @@ def copy_example(tmp_path: Path, brokers: str) -> tuple[Path, Path]:
     return folder, component
 
 
-def post(url: str, body: bytes | None = None) -> int:
-    headers = {"Content-Type": "application/json"} if body else {}
-    request = urllib.request.Request(url, data=body or b"", headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=15) as response:
-        return response.status
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    rest = processes.finish(process)
-    assert process.returncode == 0, rest
-    return rest
-
-
-def http_url(lines: list[str]) -> str:
-    for line in lines:
-        found = re.search(r"function default/forward-to-kafka listening on (\S+)", line)
-        if found:
-            return found.group(1)
-    raise AssertionError("the HTTP function did not say where it listens:\n" + "\n".join(lines))
-
-
 def test_the_chain_logs_the_default_and_a_custom_message(tmp_path, kafka_broker) -> None:
     folder, component = copy_example(tmp_path, kafka_broker.address)
     process = processes.piped(
         "run", "-f", str(folder), "--components", str(component), "--port", "0"
     )
     try:
-        url = http_url(read_until(process, r"running; press Ctrl-C"))
-        assert post(url) == 200
+        lines = read_until(process, r"running; press Ctrl-C")
+        url = processes.listening_url(lines, "forward-to-kafka")
+        assert processes.post(url) == 200
         read_until(process, r"message from Kafka 'Hello'", DELIVERY_TIMEOUT)
-        assert post(url, b'{"message": "from curl 42"}') == 200
+        assert processes.post(url, b'{"message": "from curl 42"}') == 200
         read_until(process, r"message from Kafka 'from curl 42'", DELIVERY_TIMEOUT)
     finally:
-        rest = stop(process)
+        rest = processes.stop_cleanly(process)
     assert "Traceback" not in rest
 
 
@@ -111,11 +89,16 @@ def test_the_async_function_runs_in_its_own_process(tmp_path, kafka_broker, redi
         )
         lines = read_until(rest, r"running; press Ctrl-C")
         assert not any("function default/kafka-input" in line for line in lines)
-        assert post(http_url(lines), b'{"message": "split"}') == 200
+        assert (
+            processes.post(
+                processes.listening_url(lines, "forward-to-kafka"), b'{"message": "split"}'
+            )
+            == 200
+        )
         read_until(logger, r"message from Kafka 'split'", DELIVERY_TIMEOUT)
-        assert post(http_url(lines)) == 200
+        assert processes.post(processes.listening_url(lines, "forward-to-kafka")) == 200
         read_until(logger, r"message from Kafka 'Hello'", DELIVERY_TIMEOUT)
     finally:
-        others = stop(rest) if rest is not None else ""
-        stop(logger)
+        others = processes.stop_cleanly(rest) if rest is not None else ""
+        processes.stop_cleanly(logger)
     assert "message from Kafka" not in others

@@ -12,10 +12,8 @@ address pointed at the test's broker and the HTTP port set to 0.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -48,38 +46,18 @@ def fnevents(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def post(url: str, body: bytes | None = None) -> int:
-    headers = {"Content-Type": "application/json"} if body else {}
-    request = urllib.request.Request(url, data=body or b"", headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=15) as response:
-        return response.status
-
-
-def stop(process: subprocess.Popen[str]) -> str:
-    rest = processes.finish(process)
-    assert process.returncode == 0, rest
-    return rest
-
-
-def http_url(lines: list[str]) -> str:
-    for line in lines:
-        found = re.search(r"function default/function-front listening on (\S+)", line)
-        if found:
-            return found.group(1)
-    raise AssertionError("function-front did not say where it listens:\n" + "\n".join(lines))
-
-
 def test_the_sample_chain_runs_from_openfunction_manifests(tmp_path, kafka_broker) -> None:
     folder = copy_example(tmp_path, kafka_broker.address)
     process = processes.piped("run", "-f", str(folder), "--port", "0")
     try:
-        url = http_url(read_until(process, r"running; press Ctrl-C"))
-        assert post(url) == 200
+        lines = read_until(process, r"running; press Ctrl-C")
+        url = processes.listening_url(lines, "function-front")
+        assert processes.post(url) == 200
         read_until(process, r"message from Kafka 'Hello'", DELIVERY_TIMEOUT)
-        assert post(url, b'{"message": "from curl 7"}') == 200
+        assert processes.post(url, b'{"message": "from curl 7"}') == 200
         read_until(process, r"message from Kafka 'from curl 7'", DELIVERY_TIMEOUT)
     finally:
-        rest = stop(process)
+        rest = processes.stop_cleanly(process)
     assert "Traceback" not in rest
 
 
@@ -101,11 +79,16 @@ def test_each_function_in_its_own_process_on_a_redis_bus(
         )
         lines = read_until(front, r"running; press Ctrl-C")
         assert not any("function default/kafka-input" in line for line in lines)
-        assert post(http_url(lines), b'{"message": "split"}') == 200
+        assert (
+            processes.post(
+                processes.listening_url(lines, "function-front"), b'{"message": "split"}'
+            )
+            == 200
+        )
         read_until(logger, r"message from Kafka 'split'", DELIVERY_TIMEOUT)
     finally:
-        others = stop(front) if front is not None else ""
-        stop(logger)
+        others = processes.stop_cleanly(front) if front is not None else ""
+        processes.stop_cleanly(logger)
     assert "message from Kafka" not in others
 
 
