@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import multiprocessing
 import os
 import time
 import uuid
@@ -38,7 +37,7 @@ from redis.asyncio import Redis
 
 from bench.redis_cel_http import make_telemetry
 from bench.report import Table, progress
-from bench.trigger_http import _serve
+from bench.sink_server import sink_server
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -47,7 +46,6 @@ from events.manifests.extensions import DEFAULT_DELIVERY
 from events.observability.console import Console
 from events.observability.metrics import Metrics
 from tests.brokers import servers
-from tests.brokers.servers import free_port, wait_until_listening
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
 from triggers.subscriber import DeliveryContext, Subscriber
@@ -179,16 +177,9 @@ async def _long_run(address: str, url: str, total: int) -> Table:
 
 
 async def _run(address: str, quick: bool) -> list[Table]:
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
-    server.start()
-    try:
-        await wait_until_listening(port)
+    async with sink_server() as url:
         total = 100_000 if quick else 1_000_000
-        return [await _long_run(address, f"http://127.0.0.1:{port}/", total)]
-    finally:
-        server.terminate()
-        server.join(10)
+        return [await _long_run(address, url, total)]
 
 
 def run(quick: bool = False) -> list[Table]:

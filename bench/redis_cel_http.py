@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import multiprocessing
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,8 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.report import Table, progress
-from bench.trigger_http import _Arrivals, _serve
+from bench.sink_server import sink_server
+from bench.trigger_http import Arrivals
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -55,7 +55,6 @@ from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DEFAULT_DELIVERY, FilterSpec
 from events.observability.metrics import Metrics
 from tests.brokers import servers
-from tests.brokers.servers import free_port, wait_until_listening
 from triggers.conditions import Condition
 from triggers.filters import compile_filter
 from triggers.runner import TriggerRunner
@@ -155,7 +154,7 @@ class _Ours:
         self.bus = RedisBus(RedisSettings(redisHost=address), pubsub_name=PUBSUB)
         await self.bus.start()
         self.sinks, self.arrivals = SinkClient(), {}
-        self.console = _Arrivals(self.arrivals, expected)
+        self.console = Arrivals(self.arrivals, expected)
         ctx = DeliveryContext(self.bus, self.sinks, Metrics(), self.console)
         subscriber = Subscriber(
             trigger="bench/telemetry",
@@ -343,15 +342,8 @@ async def _measure(address: str, url: str, quick: bool) -> Table:
 
 
 async def _run(address: str, quick: bool) -> list[Table]:
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
-    server.start()
-    try:
-        await wait_until_listening(port)
-        return [await _measure(address, f"http://127.0.0.1:{port}/", quick)]
-    finally:
-        server.terminate()
-        server.join(10)
+    async with sink_server() as url:
+        return [await _measure(address, url, quick)]
 
 
 def run(quick: bool = False) -> list[Table]:

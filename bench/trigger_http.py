@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import multiprocessing
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from aiohttp import web
 
 from bench.pipeline import make_events
 from bench.report import Table, progress
+from bench.sink_server import sink_server
 from events.bindings.http import to_binary
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
@@ -49,7 +48,6 @@ from events.delivery.sinks import SinkClient
 from events.manifests.extensions import DEFAULT_DELIVERY
 from events.observability.console import Console
 from events.observability.metrics import Metrics
-from tests.brokers.servers import free_port, wait_until_listening
 from triggers.conditions import Condition
 from triggers.runner import TriggerRunner
 from triggers.subscriber import DeliveryContext, Subscriber
@@ -64,19 +62,7 @@ Clock = Callable[[], float]
 Run = Callable[[str, list[CloudEvent], float | None], Awaitable[tuple[dict, dict]]]
 
 
-def _serve(port: int) -> None:
-    """The function server (runs in a child process until terminated)."""
-
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/", handle)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-class _Arrivals(Console):
+class Arrivals(Console):
     """A quiet console that notes when each delivery completed, by event id, and sets
     ``done`` once ``expected`` events have been delivered."""
 
@@ -123,7 +109,7 @@ async def _trigger(
     url: str, events: list[CloudEvent], rate: float | None, window: int
 ) -> tuple[dict, dict]:
     bus, sinks, arrivals = MemoryBus(), SinkClient(), {}
-    console = _Arrivals(arrivals, len(events))
+    console = Arrivals(arrivals, len(events))
     ctx = DeliveryContext(bus, sinks, Metrics(), console)
     subscriber = Subscriber(
         trigger="bench/http",
@@ -240,15 +226,8 @@ async def _measure(url: str, quick: bool) -> Table:
 
 
 async def _run(quick: bool) -> list[Table]:
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,))
-    server.start()
-    try:
-        await wait_until_listening(port)
-        return [await _measure(f"http://127.0.0.1:{port}/", quick)]
-    finally:
-        server.terminate()
-        server.join(10)
+    async with sink_server() as url:
+        return [await _measure(url, quick)]
 
 
 def run(quick: bool = False) -> list[Table]:
