@@ -12,12 +12,15 @@ more only to be dead-lettered with "gave up"). ``stop`` stops
 reading, lets work in hand finish (up to the drain timeout) and returns the rest
 to the bus unacked.
 
-Inline (``inline=True``): the reader runs ``handle`` itself up to its first real wait,
-and hands only what still waits to a worker; a message whose handling needs no I/O (a
-trigger publishing to the in-memory bus) is then settled with no hand-over at all. The
-reader lets other tasks run every ``INLINE_BURST`` messages (or millisecond). It is off
-where handlers keep context variables across their waits (tracing spans, user
-functions): such a handler must start and finish in the same task.
+Inline (``inline=True``): the reader runs ``handle`` itself; a message whose handling
+needs no I/O (a trigger publishing to the in-memory bus) is then settled with no
+hand-over to a worker at all. The reader lets other tasks run every ``INLINE_BURST``
+messages (or millisecond). A handler that does wait is finished by the reader, in the
+task it started in, and the next ``INLINE_PAUSE`` messages go to workers before the
+reader tries again: a started coroutine never moves to another task, because timeouts
+(aiohttp's, ``asyncio.timeout``, redis-py's) cancel the task they were entered in, and
+context variables belong to it. It is off where handlers keep context variables across
+their waits (tracing spans, user functions).
 
 Progress: with a :class:`~events.bus.stall.StallWatch`, the consumer registers
 under ``label`` and marks its progress when it hands a message to ``handle`` and
@@ -48,6 +51,9 @@ MAX_NACK_DELAY = 30.0
 #: as long as a loop step of 64 workers took before, and not much longer for slow handlers.
 INLINE_BURST = 256
 INLINE_SECONDS = 0.001
+#: After a handler that waited, this many messages go to workers before the reader runs
+#: one itself again: one in that many then holds the reader up for its whole handling.
+INLINE_PAUSE = 1024
 
 
 def nack_delay(attempt: int) -> float:
@@ -77,6 +83,7 @@ class Consumer:
         self._dead_letter_topic = dead_letter_topic
         self._subscription: ResilientSubscription | None = None
         self._inline = inline
+        self._paused = 0  # messages still to hand to workers before trying inline again
         self._burst = 0  # messages settled inline since the reader last let others run
         self._burst_start = 0.0  # when it last did
         self._reader: asyncio.Task[None] | None = None
@@ -117,16 +124,18 @@ class Consumer:
                     continue
                 if on_message is not None:
                     on_message()
+                inline = self._inline and not self._paused
+                if self._paused:
+                    self._paused -= 1
                 # a slot is free and nobody queues for one: what locked() says, minus a
                 # generator per call; a waiter it counts too many only means the wait below
-                if self._inline and slots._value and not slots._waiters:
-                    if self._run_inline(message, holds_slot=False):
-                        await asyncio.sleep(0)  # let the rest of the process run
+                if inline and slots._value and not slots._waiters:
+                    await self._run_inline(message, holds_slot=False)
                     continue
                 self.progress.moved()
                 await slots.acquire()
-                if self._inline:
-                    self._run_inline(message, holds_slot=True)
+                if inline:
+                    await self._run_inline(message, holds_slot=True)
                 else:
                     self._hand_over(self._settle(message))
         except asyncio.CancelledError:
@@ -139,37 +148,69 @@ class Consumer:
         assert reason is not None
         await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt - 1)
 
-    def _run_inline(self, message: Message, holds_slot: bool) -> bool:
-        """Settle ``message`` here up to its first wait; a worker continues from there.
-        True when the reader should let other tasks run now.
+    async def _run_inline(self, message: Message, holds_slot: bool) -> None:
+        """Settle ``message`` in the reader's own task; now and then let others run.
 
-        A slot bounds what is in flight while others run; nothing else runs until the
-        first wait, so a free slot is taken only if handling gets there. (One coroutine,
-        ``_settle``, rather than handle and ack driven apart: a StopIteration each costs
-        more than the frame.)"""
+        Handling that completes without waiting costs one coroutine and no task switch.
+        Handling that waits is finished right here (see the module's docstring for why
+        not in a worker), holding a slot meanwhile, and pauses inlining."""
         settle = self._settle(message)
         try:
             waiting = settle.send(None)
         except StopIteration:
             if holds_slot:
                 self._slots.release()
-            self._burst += 1
-            if self._burst & 31:
-                return False
-            now = time.monotonic()
-            if self._burst < INLINE_BURST and now - self._burst_start < INLINE_SECONDS:
-                return False
-            self._burst, self._burst_start = 0, now
-            return True
-        except BaseException as exc:  # noqa: BLE001 - it ends a worker, not the reader
-            job: Awaitable[None] = _raise(exc)
-        else:
-            job = _Resumed(settle, waiting)
+            if self._settled_in_burst():
+                await asyncio.sleep(0)  # let the rest of the process run
+            return
+        except asyncio.CancelledError:
+            if holds_slot:
+                self._slots.release()
+            if self._stopping():
+                raise
+            await self._handler_cancelled(message)
+            return
         self.progress.moved()  # handed to ``handle`` (settled inline, _settle says so)
+        self._paused = INLINE_PAUSE
         if not holds_slot:
             _take_free(self._slots)
-        self._hand_over(job)
-        return False
+        try:
+            await _Resumed(settle, waiting)
+        except asyncio.CancelledError:
+            if self._stopping():
+                raise
+            await self._handler_cancelled(message)
+        finally:
+            self._slots.release()
+
+    @staticmethod
+    def _stopping() -> bool:
+        """Whether the reader itself is being cancelled (a stop), as opposed to a handler
+        raising CancelledError of its own accord."""
+        task = asyncio.current_task()
+        return task is None or task.cancelling() > 0
+
+    async def _handler_cancelled(self, message: Message) -> None:
+        """A handler's own CancelledError must not end the reader: the event goes back
+        to the bus, as after a failure."""
+        delay = nack_delay(message.attempt)
+        self._report(
+            f"event {message.event.id} from {self.topic} failed (its handler raised "
+            f"CancelledError); redelivering in {delay:g}s (delivery {message.attempt})"
+        )
+        await message.nack(delay)
+
+    def _settled_in_burst(self) -> bool:
+        """Count one more message settled inline; True when the reader should let other
+        tasks run now."""
+        self._burst += 1
+        if self._burst & 31:
+            return False
+        now = time.monotonic()
+        if self._burst < INLINE_BURST and now - self._burst_start < INLINE_SECONDS:
+            return False
+        self._burst, self._burst_start = 0, now
+        return True
 
     def _hand_over(self, job: Awaitable[None]) -> None:
         """Give ``job`` to an idle worker, or to a new one (no task per message)."""
@@ -255,14 +296,10 @@ def _take_free(slots: asyncio.Semaphore) -> None:
     raise RuntimeError("a slot seen free was taken meanwhile")  # nothing else ran: cannot be
 
 
-async def _raise(exc: BaseException) -> None:
-    raise exc
-
-
 class _Resumed:
-    """A coroutine the reader started, awaited from where it first waited: what it was
-    waiting on goes up to the worker's task, and what the task sends or throws back
-    goes down to the coroutine (as ``await`` itself does)."""
+    """A coroutine the reader started by hand, awaited on from where it first waited, in
+    the same task: what it was waiting on goes up to the task, and what the task sends or
+    throws back goes down to the coroutine (as ``await`` itself does)."""
 
     __slots__ = ("_coroutine", "_waiting")
 

@@ -4,7 +4,8 @@ Two ways to run a long-lived command (``run``), both unbuffered:
 
 - ``start``: output appended to a log file, in its own session so a kill reaches only
   it; ``stop`` ends it with SIGTERM (a graceful drain), SIGKILL if it hangs, and
-  returns its exit status. For a test that only needs the output when it fails.
+  returns its exit status (``stopped`` from a coroutine, so sinks in the test keep
+  answering). For a test that only needs the output when it fails.
 - ``piped``: output on a pipe, read line by line with ``read_until``; ``finish`` ends
   it with SIGTERM and returns what it printed after the last read. For a test that
   waits on what the process says.
@@ -69,6 +70,12 @@ def stop(process: subprocess.Popen, timeout: float = 15.0) -> int:
             process.kill()
             process.wait(10)
     return process.returncode
+
+
+async def stopped(process: subprocess.Popen, timeout: float = 15.0) -> int:
+    """``stop`` from a test's event loop, which goes on running meanwhile: a sink served
+    in the test answers what the process still delivers while it drains."""
+    return await asyncio.to_thread(stop, process, timeout)
 
 
 def piped(*args: str, **env: str) -> subprocess.Popen[str]:

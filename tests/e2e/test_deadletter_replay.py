@@ -54,7 +54,7 @@ async def test_every_dead_letter_is_replayed_once_the_sink_is_back(tmp_path, red
                 ["deadletters", "list", *manifest, "--trigger", app.trigger, "--json"]
             )
         finally:
-            processes.stop(process)
+            await processes.stopped(process)
             await raw.aclose()
 
     assert listed.status == 0, listed.err

@@ -169,7 +169,7 @@ async def test_a_new_sink_takes_over_under_load_and_nothing_is_lost(tmp_path, re
                 await until(lambda: published <= ids(a) | ids(b), "everything arrived", log)
                 late = set(publisher.ids[cut:])
         finally:
-            status = processes.stop(process)
+            status = await processes.stopped(process)
     assert status == 0, tail(log)
     assert line.endswith(f"restarted trigger/default/{app.names[0]}; 1 unchanged"), line
     assert not late & ids(a), "sink A took events published after the reload"
@@ -207,7 +207,7 @@ async def test_an_invalid_edit_keeps_the_old_configuration_until_sighup_applies_
                 published = set(publisher.ids)
                 await until(lambda: published <= ids(a) | ids(b), "everything arrived", log)
         finally:
-            status = processes.stop(process)
+            status = await processes.stopped(process)
     output = tail(log, 1_000_000)
     assert status == 0, output[-3000:]
     assert refused.startswith("reload (manifest files changed): 2 error(s)"), refused
@@ -238,7 +238,7 @@ async def test_no_reload_waits_for_sighup_and_a_removed_trigger_stops(
                 published = set(publisher.ids)
                 await until(lambda: published <= ids(a), "everything at A", log)
         finally:
-            status = processes.stop(process)
+            status = await processes.stopped(process)
     assert status == 0, tail(log)
     assert line.endswith(f"stopped trigger/default/{app.names[1]}; 2 unchanged"), line
     assert not set(publisher.ids[cut:]) & ids(b), "the removed trigger delivered nothing more"

@@ -57,7 +57,7 @@ async def test_kill_9_mid_stream_loses_nothing(tmp_path, redis_broker) -> None:
         except TimeoutError:
             pass  # the assertions below say what is missing
         finally:
-            processes.stop(process)
+            await processes.stopped(process)
             await raw.aclose()
     assert at_kill >= 0, f"the sink had not taken {TOTAL // 4} within 30s:\n{log.read_text()}"
     delivered = collections.Counter(e.id for e in sink.accepted)

@@ -9,7 +9,13 @@ at once in either mode."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import ClientTimeout
 
 from events.brokers.memory.bus import MemoryBus
 from events.bus.consumer import INLINE_BURST, Consumer
@@ -140,3 +146,122 @@ def test_inline_reader_lets_others_run() -> None:
         return ticks[0]
 
     assert asyncio.run(run()) >= 5_000 // INLINE_BURST
+
+
+@contextlib.asynccontextmanager
+async def _silent_server() -> AsyncIterator[str]:
+    """A real HTTP endpoint that reads each request and never answers; its URL."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read(65536)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
+        await server.wait_closed()
+
+
+def test_a_timeout_in_inline_handling_cancels_only_that_handling() -> None:
+    """Timeouts such as aiohttp's cancel the task they were entered in. Handling started
+    by the reader must finish in the reader's task, or a sink timeout cancels the reader
+    (reading stops for good) and the handler waits on past its timeout."""
+
+    async def run() -> tuple[list[str], list[int], bool]:
+        async with _silent_server() as url, aiohttp.ClientSession() as session:
+            return await consume(url, session)
+
+    async def consume(url: str, session: aiohttp.ClientSession) -> tuple[list, list, bool]:
+        bus, outcomes, handled = MemoryBus(), [], []
+
+        async def handle(message: Message) -> None:
+            i = message.event.data["i"]
+            handled.append(i)
+            if i == 0:  # the first one waits on a sink that never answers
+                try:
+                    async with session.post(url, data=b"x", timeout=ClientTimeout(0.2)):
+                        pass
+                except TimeoutError:
+                    outcomes.append("timed out")
+
+        consumer = Consumer(
+            bus,
+            TOPIC,
+            GROUP,
+            handle,
+            slots=asyncio.Semaphore(4),
+            report=lambda _: None,
+            max_deliveries=3,
+            dead_letter_topic=DEAD,
+            inline=True,
+        )
+        await consumer.start()
+        for i in range(50):
+            await bus.publish(TOPIC, CloudEvent(id=f"e-{i}", source="/t", type="t", data={"i": i}))
+            for _ in range(300 if i == 0 else 0):  # the rest come after the timeout
+                if outcomes:
+                    break
+                await asyncio.sleep(0.01)
+        for _ in range(300):  # up to 3 s
+            if len(handled) == 50:
+                break
+            await asyncio.sleep(0.01)
+        stopped = asyncio.create_task(consumer.stop(drain_timeout=1))
+        done, _ = await asyncio.wait({stopped}, timeout=5)
+        await bus.close()
+        return outcomes, handled, bool(done)
+
+    outcomes, handled, stopped = asyncio.run(run())
+    assert outcomes == ["timed out"], "the handler's own timeout ended its wait"
+    assert sorted(handled) == list(range(50)), "the reader went on reading after it"
+    assert stopped, "stop returned"
+
+
+@pytest.mark.parametrize("waits", [False, True], ids=["at-once", "after-a-wait"])
+def test_a_handler_raising_cancelled_error_does_not_end_the_reader(waits: bool) -> None:
+    async def run() -> tuple[list[tuple[int, int]], list[str]]:
+        bus, seen, reports = MemoryBus(), [], []
+        done = asyncio.Event()
+
+        async def handle(message: Message) -> None:
+            i = message.event.data["i"]
+            seen.append((i, message.attempt))
+            if i == 1 and message.attempt == 1:
+                if waits:
+                    await asyncio.sleep(0)
+                raise asyncio.CancelledError  # of its own accord: nobody cancelled it
+            if i == 2 and message.attempt == 1:
+                return
+            if i == 1:
+                done.set()
+
+        consumer = Consumer(
+            bus,
+            TOPIC,
+            GROUP,
+            handle,
+            slots=asyncio.Semaphore(4),
+            report=reports.append,
+            max_deliveries=3,
+            dead_letter_topic=DEAD,
+            inline=True,
+        )
+        await consumer.start()
+        for i in range(3):
+            await bus.publish(TOPIC, CloudEvent(id=f"e-{i}", source="/t", type="t", data={"i": i}))
+        await asyncio.wait_for(done.wait(), 5)
+        await consumer.stop()
+        await bus.close()
+        return seen, reports
+
+    seen, reports = asyncio.run(run())
+    assert (2, 1) in seen, "the reader went on after the CancelledError"
+    assert (1, 2) in seen, "the event came back"
+    assert any("raised CancelledError" in line for line in reports), reports

@@ -57,7 +57,7 @@ async def test_a_stalled_trigger_makes_readyz_say_why_until_it_moves(
             await until(lambda: len(sink.accepted) == 10, "all delivered", TIMEOUT)
             assert f"input tick: moving again on {app.input_topic}" in log.read_text()
         finally:
-            processes.stop(process)
+            await processes.stopped(process)
 
 
 @pytest.mark.parametrize("value", ["-1", "soon", "inf"])
