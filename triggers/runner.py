@@ -135,12 +135,22 @@ class TriggerRunner:
                 watch=self._watch,
                 label=f"trigger {self.name} input {input_name}",
                 # a span is kept in a context variable across waits: then no inline start
-                inline=not tracing.enabled,
+                inline=not tracing.enabled and self._waits_on_nothing_outside(),
             )
             metrics = self.ctx.metrics
             counter = metrics.tally(metrics.trigger_events.labels(self.name, input_name))
             await consumer.start(on_message=counter.inc)
             self._consumers.append((input_name, consumer))
+
+    def _waits_on_nothing_outside(self) -> bool:
+        """Whether handling an event here waits on nothing outside this process: an
+        in-process bus, no sink, condition state kept locally. Only such handling may the
+        reader run itself (``Consumer``'s inline start): a sink's or a broker client's
+        timeout would hold up, or cancel, the reader."""
+        in_process = self.ctx.bus.in_process
+        return in_process and self._local is not None and not any(
+            s.sink_url for s in self.subscribers
+        )
 
     def _warn(self, text: str) -> None:
         self.ctx.console.warn(f"trigger {self.name}: {text}")

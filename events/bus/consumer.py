@@ -19,8 +19,9 @@ messages (or millisecond). A handler that does wait is finished by the reader, i
 task it started in, and the next ``INLINE_PAUSE`` messages go to workers before the
 reader tries again: a started coroutine never moves to another task, because timeouts
 (aiohttp's, ``asyncio.timeout``, redis-py's) cancel the task they were entered in, and
-context variables belong to it. It is off where handlers keep context variables across
-their waits (tracing spans, user functions).
+context variables belong to it. Reading waits meanwhile, so it is for handling that waits
+on nothing outside the process (a trigger on the in-memory bus with no sink), and it is
+off where handlers keep context variables across their waits (tracing spans).
 
 Progress: with a :class:`~events.bus.stall.StallWatch`, the consumer registers
 under ``label`` and marks its progress when it hands a message to ``handle`` and

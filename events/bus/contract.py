@@ -106,6 +106,8 @@ class EventBus(_ClosedOnExit):
 
     #: The Dapr component type this backend implements, e.g. ``pubsub.redis``.
     component_type: ClassVar[str]
+    #: True for a bus inside this process: its calls wait on no socket and no timeout.
+    in_process: ClassVar[bool] = False
 
     async def start(self) -> None:
         """Connect to the broker. Raise ``BusError(retriable=True)`` if it is unreachable."""

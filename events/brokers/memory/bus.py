@@ -32,6 +32,7 @@ class MemoryBus(EventBus):
     """The embedded bus. ``max_pending`` bounds unacked events per group."""
 
     component_type: ClassVar[str] = "pubsub.in-memory"
+    in_process: ClassVar[bool] = True
 
     def __init__(
         self,
