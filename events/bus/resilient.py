@@ -186,19 +186,18 @@ async def publish_until_accepted(
     bus: EventBus, topic: str, event: CloudEvent, key: str | None, report: Report
 ) -> None:
     """Publish, waiting out a broker outage with backoff; returns once the bus holds it."""
-    delays = backoff_delays()
-    reported = False
+    delays = None  # made (and the outage reported) on the first failure: most need none
     while True:
         try:
             await bus.publish(topic, event, key=key)
         except BusError as exc:
             if not exc.retriable:
                 raise
-            if not reported:
+            if delays is None:
+                delays = backoff_delays()
                 report(f"cannot publish to {topic}: {exc}; holding events and retrying")
-                reported = True
             await asyncio.sleep(next(delays))
         else:
-            if reported:
+            if delays is not None:
                 report(f"publishing to {topic} again")
             return

@@ -56,8 +56,8 @@ def build_outlet(
     """``recent``: the web console's recent events (None, the default, when it is off)."""
     label = plan.identity.label
     where = f"topic:{plan.topic}"
-    produced = metrics.source_events.labels(label)
-    published = metrics.published.labels(label)
+    produced = metrics.tally(metrics.source_events.labels(label))  # per event: lock-free
+    published = metrics.tally(metrics.published.labels(label))
     rejected = metrics.source_rejected.labels(label)
 
     delivery, structured = plan.delivery, plan.delivery.structured
