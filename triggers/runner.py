@@ -147,10 +147,8 @@ class TriggerRunner:
         in-process bus, no sink, condition state kept locally. Only such handling may the
         reader run itself (``Consumer``'s inline start): a sink's or a broker client's
         timeout would hold up, or cancel, the reader."""
-        in_process = self.ctx.bus.in_process
-        return in_process and self._local is not None and not any(
-            s.sink_url for s in self.subscribers
-        )
+        sinks = any(s.sink_url for s in self.subscribers)
+        return self.ctx.bus.in_process and self._local is not None and not sinks
 
     def _warn(self, text: str) -> None:
         self.ctx.console.warn(f"trigger {self.name}: {text}")
