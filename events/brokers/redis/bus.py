@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from events.brokers.redis import resp
 from events.brokers.redis.client import RedisClient, RedisPublisher
 from events.brokers.redis.member import BLOCK_MS, Leftovers, RedisMember
 from events.brokers.redis.settings import RedisSettings
@@ -77,7 +78,7 @@ class RedisBus(EventBus):
         command += ["*", "data", envelope.encode(event, topic, self.pubsub_name)]
         if key is not None:
             command += ["metadata", orjson.dumps({"partitionKey": key})]
-        await self._publisher.send(command)
+        await self._publisher.send(topic, resp.pack(command))
 
     async def subscribe(self, topic: str, group: str) -> Subscription:
         if self._closed:

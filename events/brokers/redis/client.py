@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
+from events.brokers.redis import resp
 from events.brokers.redis.settings import RedisSettings
 from events.errors import BusError
 
@@ -107,24 +108,26 @@ class RedisPublisher:
     """Coalesces concurrent XADDs into pipelines, one pipeline in flight at a time.
 
     A publish that finds nothing in flight is sent by its own task (no hop through
-    the sender task); publishes that arrive meanwhile queue for the sender."""
+    the sender task); publishes that arrive meanwhile queue for the sender. Each XADD
+    comes packed (``resp.pack``), so a pipeline is one join and one write."""
 
     def __init__(self, client: Redis, settings: RedisSettings) -> None:
         self._client = client
         self._address = settings.address
         self._timeout = settings.readTimeout
-        self._queue: list[tuple[list[Any], asyncio.Future[None]]] = []
+        self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._direct = False  # a publish is being sent by its own task
         self._quiet = asyncio.Event()  # nothing in flight
         self._quiet.set()
 
-    async def send(self, command: list[Any]) -> None:
+    async def send(self, topic: str, xadd: bytes) -> None:
+        """Send ``xadd``, one packed XADD to ``topic``; return once Redis answered it."""
         if self._sender is None and not self._direct:
             self._direct = True
             self._quiet.clear()
             try:
-                await self._send_one(command)
+                await self._send_one(topic, xadd)
             finally:
                 self._direct = False
                 if self._queue:
@@ -133,16 +136,18 @@ class RedisPublisher:
                     self._quiet.set()
             return
         future = asyncio.get_running_loop().create_future()
-        self._queue.append((command, future))
+        self._queue.append((topic, xadd, future))
         await future
 
-    async def _send_one(self, command: list[Any]) -> None:
+    async def _send_one(self, topic: str, xadd: bytes) -> None:
         try:
-            await within(self._client.execute_command(*command), self._timeout)
+            (reply,) = await within(resp.execute(self._client, xadd, 1), self._timeout)
         except UNREACHABLE as exc:
             raise unreachable_error(self._address, exc) from exc
         except rx.RedisError as exc:
-            raise BusError(f"Redis refused the publish to {command[1]}: {exc}") from exc
+            raise BusError(f"Redis refused the publish to {topic}: {exc}") from exc
+        if isinstance(reply, rx.ResponseError):
+            raise BusError(f"Redis refused the publish to {topic}: {reply}") from reply
 
     async def drain(self) -> None:
         """Wait until every publish already made has its answer."""
@@ -154,31 +159,31 @@ class RedisPublisher:
                 batch = self._queue[:PUBLISH_BATCH]
                 del self._queue[:PUBLISH_BATCH]
                 await self._send(batch)
+                # the publishers just answered publish again in the next loop pass: let
+                # them queue first, or the next pipeline would leave with only the XADDs
+                # queued so far and the rest wait a round trip more
+                await asyncio.sleep(0)
         finally:
             self._sender = None
             self._quiet.set()
 
-    async def _send(self, batch: list[tuple[list[Any], asyncio.Future[None]]]) -> None:
+    async def _send(self, batch: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
         replies: list[Any] = []
         failure: BusError | None = None
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for command, _ in batch:
-                pipe.execute_command(*command)
-            replies = await within(pipe.execute(raise_on_error=False), self._timeout)
+            packed = b"".join([xadd for _, xadd, _ in batch])
+            replies = await within(resp.execute(self._client, packed, len(batch)), self._timeout)
         except UNREACHABLE as exc:
             failure = unreachable_error(self._address, exc)
         except rx.RedisError as exc:
             failure = BusError(f"Redis at {self._address} refused the publish: {exc}")
         finally:  # also on cancellation: no caller is left waiting forever
-            for index, (command, future) in enumerate(batch):
+            for index, (topic, _, future) in enumerate(batch):
                 if future.done():
                     continue
                 reply = replies[index] if index < len(replies) else None
                 if isinstance(reply, Exception):
-                    future.set_exception(
-                        BusError(f"Redis refused the publish to {command[1]}: {reply}")
-                    )
+                    future.set_exception(BusError(f"Redis refused the publish to {topic}: {reply}"))
                 elif failure is not None or index >= len(replies):
                     future.set_exception(failure or BusError("the publish was interrupted"))
                 else:
@@ -204,7 +209,10 @@ class GroupCommands:
                 raise
 
     async def ack(self, ids: list[bytes]) -> None:
-        await within(self.client.xack(self.topic, self.group, *ids), self.timeout)
+        xack = resp.pack(["XACK", self.topic, self.group, *ids])  # hundreds of ids: by hand
+        (reply,) = await within(resp.execute(self.client, xack, 1), self.timeout)
+        if isinstance(reply, rx.ResponseError):
+            raise reply
 
     async def pending(self, idle_ms: int, count: int) -> dict[bytes, int]:
         """Entries pending with any member for at least ``idle_ms``: id -> delivery count."""
