@@ -49,27 +49,36 @@ class BindingTarget:
 class Outputs:
     def __init__(self, console: Console) -> None:
         self._console = console
-        self._bindings: dict[tuple[str, str], Binding] = {}
+        #: Component (namespace, name) -> the settings its running binding was built with,
+        #: and that binding
+        self._bindings: dict[tuple[str, str], tuple[Any, Binding]] = {}
 
     def to_bus(self, bus: EventBus, topic: str) -> Send:
         """A sender that publishes on ``topic`` of ``bus``."""
         return partial(self._publish, bus, topic)
 
     async def to_binding(self, target: BindingTarget, topic: str | None) -> Send:
-        """A sender through ``target``'s binding, started here on first use."""
-        binding = self._bindings.get(target.key)
-        if binding is None:
+        """A sender through ``target``'s binding, started here on first use, and again
+        when its Component's settings changed (a reload restarts the Functions using it
+        first, so the old binding has no users left when it is closed)."""
+        held = self._bindings.get(target.key)
+        if held is not None and held[0] != target.settings:
+            del self._bindings[target.key]
+            await held[1].close()
+            self._console.say(f"output closed: {held[1].describe()} (its Component changed)")
+            held = None
+        if held is None:
             binding = target.build(target.name, target.settings)
             await keep_running(
                 f"output {binding.describe()}", binding.start, self._console, only_retriable=True
             )
-            self._bindings[target.key] = binding
+            held = self._bindings[target.key] = (target.settings, binding)
             self._console.say(f"output: {binding.describe()}")
-        return partial(binding.send, topic=topic)
+        return partial(held[1].send, topic=topic)
 
     async def close(self) -> None:
-        bindings, self._bindings = list(self._bindings.values()), {}
-        for binding in bindings:
+        held, self._bindings = list(self._bindings.values()), {}
+        for _, binding in held:
             await binding.close()
 
     async def _publish(self, bus: EventBus, topic: str, event: CloudEvent) -> None:
