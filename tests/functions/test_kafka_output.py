@@ -94,7 +94,7 @@ async def test_one_producer_per_component_shared_and_closed_on_stop(
 ) -> None:
     binding = kafka_binding("kafka-out", kafka_broker.address, topic)
     runtime = await start(write_app(tmp_path, CODE, BUS, binding, sync(topic + "-b"), ASYNC))
-    bindings = dict(runtime.outputs._bindings)
+    bindings = {key: binding for key, (_, binding) in runtime.outputs._bindings.items()}
     await runtime.stop()
     assert list(bindings) == [("default", "kafka-out")]
     assert bindings[("default", "kafka-out")]._client.producer is None
