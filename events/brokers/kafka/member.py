@@ -16,7 +16,8 @@ loses it. Per-key order therefore holds for first deliveries only; a
 redelivery arrives after records read later.
 
 Backpressure: with ``maxPending`` offsets outstanding (or a full read-ahead), the
-member pauses its partitions but keeps polling, so it stays in the group.
+member stops reading; if that lasts (``STALL``), it pauses its partitions but keeps
+polling, so it stays in the group.
 
 A revoked partition's messages are dropped from the FIFO, and acks for them are
 ignored: the new owner reads them again from the committed position. Likewise once
@@ -37,7 +38,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -52,9 +52,10 @@ from events.errors import BusError
 
 log = logging.getLogger(__name__)
 
-READ_AHEAD = 2_000  # records read and not yet handed out before reading pauses
+READ_AHEAD = 2_000  # records read and not yet handed out before reading stops
 BATCH = 500  # records taken from the client per poll
 POLL_MS = 500  # how long one poll waits for records (close cancels it)
+STALL = 1.0  # seconds without room to read into before a member pauses its partitions
 JOIN_TIMEOUT = 60.0  # subscribe() gives up if the group has not assigned us by then
 STOP_TIMEOUT = 10.0  # bound on the final commit and the client's stop during an outage
 
@@ -125,7 +126,8 @@ class KafkaMember(Subscription):
         self._commit_on_assign = commit_on_assign
         self._where = where  # "group G on Kafka at H", for messages
         #: record -> the message's ``event`` (the bus's decode_record unless given)
-        self._decode = decode or partial(decode_record, pubsub_name=pubsub_name)
+        # a closure, not partial(): a keyword bound by partial costs a dict per call
+        self._decode = decode or (lambda record: decode_record(record, pubsub_name))
         #: Fresh records as (record, offsets), redeliveries as messages, in hand-out order.
         self._ready: deque[tuple | KafkaMessage] = deque()
         self._partitions: dict[int, PartitionOffsets] = {}
@@ -254,15 +256,10 @@ class KafkaMember(Subscription):
         try:
             while True:
                 timeout_ms = POLL_MS
-                if self._full():
+                if self._full() and not await self._room_within(STALL):
                     # pause, but keep polling: a member that stops polling leaves the group
                     consumer.pause(*consumer.assignment())
                     paused = True
-                    self._space.clear()
-                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(1.0):
-                            await self._space.wait()
                     timeout_ms = 0
                 elif paused:
                     consumer.resume(*consumer.paused())
@@ -276,6 +273,22 @@ class KafkaMember(Subscription):
         except CLIENT_ERRORS as exc:
             self._error = bus_error(exc, f"lost {self._where} reading {self.topic}")
             self._wakeup.set()
+
+    async def _room_within(self, seconds: float) -> bool:
+        """Wait until there is room to read into; False if there is none after ``seconds``.
+
+        Waiting does not pause the partitions: a poll on a paused partition drops the
+        records the client has fetched ahead for it, and a paused partition is not
+        fetched, so every refill would wait for the broker to read the records again.
+        Only a member still full after ``seconds`` pauses, to poll and stay in the group."""
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while self._full():
+                    self._space.clear()
+                    await self._space.wait()
+                return True
+        return False
 
     def _take(self, batches) -> None:
         """Queue the records read. Decoding waits until a record is handed out, so a big
