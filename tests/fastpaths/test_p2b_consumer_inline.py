@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -21,6 +21,7 @@ from events.brokers.memory.bus import MemoryBus
 from events.bus.consumer import INLINE_BURST, Consumer
 from events.bus.contract import Message
 from events.cloudevent import CloudEvent
+from events.types import Report
 
 CASES, SLOTS, MAX_DELIVERIES = 100_000, 16, 2
 TOPIC, GROUP, DEAD = "work", "workers", "work-dead"
@@ -94,6 +95,26 @@ async def _run(inline: bool, plan: list[str]) -> tuple[dict, dict, int, int | No
     return attempts, outcomes, state["most"], backlog
 
 
+async def _started(
+    bus: MemoryBus, handle: Callable[[Message], Awaitable[None]], report: Report | None = None
+) -> Consumer:
+    """A started inline consumer of TOPIC with 4 slots and 3 deliveries; what it reports
+    goes to ``report`` (nowhere without one)."""
+    consumer = Consumer(
+        bus,
+        TOPIC,
+        GROUP,
+        handle,
+        slots=asyncio.Semaphore(4),
+        report=report or (lambda _: None),
+        max_deliveries=3,
+        dead_letter_topic=DEAD,
+        inline=True,
+    )
+    await consumer.start()
+    return consumer
+
+
 def test_inline_start_matches_workers_on_100k_messages() -> None:
     rng = random.Random(2)
     plan = [rng.choice(BEHAVIOURS) for _ in range(CASES)]
@@ -124,18 +145,7 @@ def test_inline_reader_lets_others_run() -> None:
                 ticks[0] += 1
                 await asyncio.sleep(0)
 
-        consumer = Consumer(
-            bus,
-            TOPIC,
-            GROUP,
-            handle,
-            slots=asyncio.Semaphore(4),
-            report=lambda _: None,
-            max_deliveries=3,
-            dead_letter_topic=DEAD,
-            inline=True,
-        )
-        await consumer.start()
+        consumer = await _started(bus, handle)
         for i in range(5_000):
             await bus.publish(TOPIC, CloudEvent(id=f"e-{i}", source="/t", type="t"))
         tick = asyncio.create_task(ticker())
@@ -191,18 +201,7 @@ def test_a_timeout_in_inline_handling_cancels_only_that_handling() -> None:
                 except TimeoutError:
                     outcomes.append("timed out")
 
-        consumer = Consumer(
-            bus,
-            TOPIC,
-            GROUP,
-            handle,
-            slots=asyncio.Semaphore(4),
-            report=lambda _: None,
-            max_deliveries=3,
-            dead_letter_topic=DEAD,
-            inline=True,
-        )
-        await consumer.start()
+        consumer = await _started(bus, handle)
         for i in range(50):
             await bus.publish(TOPIC, CloudEvent(id=f"e-{i}", source="/t", type="t", data={"i": i}))
             for _ in range(300 if i == 0 else 0):  # the rest come after the timeout
@@ -242,18 +241,7 @@ def test_a_handler_raising_cancelled_error_does_not_end_the_reader(waits: bool) 
             if i == 1:
                 done.set()
 
-        consumer = Consumer(
-            bus,
-            TOPIC,
-            GROUP,
-            handle,
-            slots=asyncio.Semaphore(4),
-            report=reports.append,
-            max_deliveries=3,
-            dead_letter_topic=DEAD,
-            inline=True,
-        )
-        await consumer.start()
+        consumer = await _started(bus, handle, reports.append)
         for i in range(3):
             await bus.publish(TOPIC, CloudEvent(id=f"e-{i}", source="/t", type="t", data={"i": i}))
         await asyncio.wait_for(done.wait(), 5)
