@@ -21,6 +21,16 @@ No two consecutive calls see the same event: each row cycles through POOL events
 so neither side can be flattered by a cache keyed on a value or a body. Both sides get
 the same events, and each entry point is called directly (``fn(*args)``, no wrapper),
 so the loop costs both sides the same.
+
+A second table puts a *floor* beside each row: the work any correct Python codec must
+do for that row, done with nothing else (no checks, no error handling), timed
+interleaved with the SDK like the rows above. ``floor / SDK`` bounds the ratio a
+codec could reach; the note under it says what share of the 10x budget (SDK time / 10)
+the floor alone already takes.
+
+A third table times Dapr's envelope (``events.bus.envelope``, what every broker bus
+writes and reads) against its own floor: orjson on the same bytes, or on the same
+envelope already built as a dict. It has no SDK counterpart.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
+import orjson
+import pybase64
 from cloudevents.core.bindings import http as sdk_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkCloudEvent
@@ -40,6 +52,7 @@ from cloudevents.core.v1.event import CloudEvent as SdkCloudEvent
 from bench.report import Table, progress
 from events.bindings import http
 from events.bindings.sdk import to_sdk
+from events.bus import envelope
 from events.cloudevent import CloudEvent
 
 REPEATS = 3
@@ -190,6 +203,103 @@ def _cases(event: CloudEvent, fmt: JSONFormat) -> list[tuple[str, Call, Call]]:
     ]
 
 
+def _floor_encode_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """The headers dict (each present attribute, extensions as strings) and the payload
+    (JSON data serialized, bytes as they are): no percent-encoding test, no checks."""
+    headers = {
+        "ce-id": event.id,
+        "ce-source": event.source,
+        "ce-specversion": event.specversion,
+        "ce-type": event.type,
+        "ce-dataschema": event.dataschema,
+        "ce-subject": event.subject,
+        "ce-time": event.time,
+    }
+    for name, value in event.extensions.items():
+        headers["ce-" + name] = value if type(value) is str else str(value)
+    headers["Content-Type"] = event.datacontenttype
+    data = event.data
+    return headers, data if type(data) is bytes else orjson.dumps(data)
+
+
+def _floor_encode_structured(attributes: dict[str, object], data: object) -> bytes:
+    """Serialize an already built attribute dict with the data (base64 for bytes): what
+    remains of structured encoding once gathering the attributes is free."""
+    document = dict(attributes)
+    if type(data) is bytes:
+        document["data_base64"] = pybase64.b64encode_as_string(data)
+    else:
+        document["data"] = data
+    return orjson.dumps(document)
+
+
+def _floor_decode_binary(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], object]:
+    """The ce- attributes picked out of the headers and the payload parsed (JSON) or kept
+    (bytes): no header decoding, no validation, no event object."""
+    attributes = {name[3:]: value for name, value in headers.items() if name[:3] == "ce-"}
+    content_type = headers.get("Content-Type")
+    return attributes, body if content_type == "application/octet-stream" else orjson.loads(body)
+
+
+def _floor_decode_structured(headers: dict[str, str], body: bytes) -> object:
+    """orjson.loads of the body alone, plus the base64 decode of ``data_base64`` if any:
+    no validation, no event object."""
+    document = orjson.loads(body)
+    raw = document.get("data_base64")
+    if raw is not None:
+        document["data"] = pybase64.b64decode(raw, validate=True)
+    return document
+
+
+#: Each row's floor, in _cases' order: (what it is, made from the row's own arguments).
+FLOORS = (
+    "orjson.dumps of the data (JSON) + one headers dict",
+    "orjson.dumps of a ready attribute dict + the data (base64 for bytes)",
+    "orjson.loads of the body (JSON) + the ce- attributes dict",
+    "orjson.loads of the body alone (+ base64 decode of data_base64)",
+)
+
+
+def _floor_calls(event: CloudEvent) -> list[Call]:
+    """The floors of the four rows, over the same POOL events (and encodings) as the rows."""
+    events = variants(event)
+    binary = [http.to_binary(e) for e in events]
+    structured = [http.to_structured(e) for e in events]
+    attributes = [({**e.attributes()}, e.data) for e in events]
+    return [
+        (_floor_encode_binary, [(e,) for e in events]),
+        (_floor_encode_structured, attributes),
+        (_floor_decode_binary, binary),
+        (_floor_decode_structured, structured),
+    ]
+
+
+TOPIC, PUBSUB = "bench-topic", "eventbus"
+
+
+def _envelope_decode(raw: bytes) -> CloudEvent:
+    return envelope.decode(raw, topic=TOPIC, pubsub_name=PUBSUB, fallback_id="bench/0/0")
+
+
+def _envelope_calls(event: CloudEvent) -> list[tuple[str, Call, Call]]:
+    """(row, ours, floor) for the Dapr envelope every broker bus writes and reads: decode
+    against orjson.loads of the same bytes, encode against orjson.dumps of the same
+    envelope already built as a dict."""
+    events = variants(event)
+    raws = [(envelope.encode(e, TOPIC, PUBSUB),) for e in events]
+    ready = [(orjson.loads(raw),) for (raw,) in raws]
+    if _envelope_decode(raws[0][0]) != events[0]:
+        raise AssertionError("envelope: our codec did not round-trip the event")
+    return [
+        ("envelope decode", (_envelope_decode, raws), (orjson.loads, raws)),
+        (
+            "envelope encode",
+            (envelope.encode, [(e, TOPIC, PUBSUB) for e in events]),
+            (orjson.dumps, ready),
+        ),
+    ]
+
+
 def run(quick: bool = False) -> list[Table]:
     target = 0.06 if quick else 0.15  # seconds per timed repeat
     fmt = JSONFormat()
@@ -201,6 +311,19 @@ def run(quick: bool = False) -> list[Table]:
         "ours",
         "SDK",
     )
+    floors = Table(
+        "codec floors: the unavoidable work of each row alone vs the same SDK call "
+        "(ops/s, best of 3, interleaved; ratio = floor / SDK, the most any codec could reach)",
+        "floor",
+        "SDK",
+    )
+    envelopes = Table(
+        "Dapr envelope (what every broker bus writes and reads) vs its floor: orjson.loads "
+        "of the same bytes / orjson.dumps of the same envelope as a ready dict (ops/s, best "
+        "of 3, interleaved; ratio = ours / floor, 1.0 is the most possible)",
+        "ours",
+        "floor",
+    )
     for kind, event in (("JSON", json_event()), ("binary", binary_event())):
         body_b = http.to_binary(event)[1]
         body_s = http.to_structured(event)[1]
@@ -208,12 +331,26 @@ def run(quick: bool = False) -> list[Table]:
         sdk_event = to_sdk(event)
         sdk_msg_b = sdk_http.to_binary(sdk_event, fmt)
         sdk_msg_s = sdk_http.to_structured(sdk_event, fmt)
-        for name, ours, sdk in _cases(event, fmt):
+        floor_calls = _floor_calls(event)
+        for (name, ours, sdk), what, floor in zip(
+            _cases(event, fmt), FLOORS, floor_calls, strict=True
+        ):
             progress(f"codec: {label}: {name}")
             ours_ops, sdk_ops = _compare(ours, sdk, target)
             table.add(f"{label}: {name}", "ops/s", ours_ops, sdk_ops)
+            floor_ops, floor_sdk_ops = _compare(floor, sdk, target)
+            floors.add(f"{label}: {name} (floor: {what})", "ops/s", floor_ops, floor_sdk_ops)
+            floors.notes.append(
+                f"{label}: {name}: the floor alone takes "
+                f"{10 * floor_sdk_ops / floor_ops:.0%} of the 10x budget (SDK time / 10); "
+                f"ours takes {10 * sdk_ops / ours_ops:.0%} of it"
+            )
         table.notes.append(
             f"{label}: binary body ours {len(body_b)} B / SDK {len(sdk_msg_b.body)} B; "
             f"structured body ours {len(body_s)} B / SDK {len(sdk_msg_s.body)} B"
         )
-    return [table]
+        for name, ours, floor in _envelope_calls(event):
+            progress(f"codec: {label}: {name}")
+            ours_ops, floor_ops = _compare(ours, floor, target)
+            envelopes.add(f"{label}: {name}", "ops/s", ours_ops, floor_ops)
+    return [table, floors, envelopes]

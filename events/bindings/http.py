@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from events.bindings import data as _data
 from events.bindings.structured import from_json, from_json_batch, to_json, to_json_batch
-from events.cloudevent import CloudEvent
+from events.cloudevent import CloudEvent, is_json_content_type
 from events.errors import InvalidCloudEvent
 from events.errors import quote as shown
 
@@ -36,6 +36,7 @@ _PREFIX = "ce-"
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 _SAFE_BYTES = _SAFE.encode("ascii")
 _QUOTED_PAIR = re.compile(r"\\(.)")
+_JSON_CONTAINERS = (dict, list)  # `type(x) in` a tuple is one C-level scan
 
 Headers = dict[str, str]
 
@@ -61,7 +62,10 @@ def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
     extensions = event.extensions
     if extensions:
         for name, value in extensions.items():
-            headers[_PREFIX + name] = value if type(value) is str else _canonical(value)
+            if type(value) is str:
+                headers[_PREFIX + name] = value
+            else:  # an exact int's canonical string is str(value), without the call
+                headers[_PREFIX + name] = str(value) if type(value) is int else _canonical(value)
     text = "".join(headers.values())
     if not text.isascii() or text.encode("ascii").translate(None, _SAFE_BYTES):  # _safe, inline
         headers = {
@@ -70,6 +74,13 @@ def to_binary(event: CloudEvent) -> tuple[Headers, bytes]:
         }
     if (content_type := event.datacontenttype) is not None:
         headers["Content-Type"] = content_type
+    data = event.data
+    if type(data) is bytes:  # encode_data's answer for bytes, without the call
+        return headers, data
+    if type(data) in _JSON_CONTAINERS and (
+        content_type is None or is_json_content_type(content_type)
+    ):
+        return headers, _data.dumps_data(data)  # encode_data's answer for JSON, one call less
     return headers, _data.encode_data(event) or b""
 
 
@@ -86,14 +97,41 @@ def to_batch(events: Iterable[CloudEvent]) -> tuple[Headers, bytes]:
 def from_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
     """The events in an HTTP message, whichever mode it uses (one unless a batch)."""
     content_type, attributes = _read_headers(headers)
+    mode = _MODES.get(content_type) if type(content_type) is str else None
+    if mode is None:
+        mode = _mode(content_type)
+    if mode is _BINARY:
+        return [_from_binary(attributes, content_type, body)]
+    if mode is _STRUCTURED:
+        return [from_json(body)]
+    return from_json_batch(body)
+
+
+_BINARY, _STRUCTURED, _BATCH = "binary", "structured", "batch"
+#: Content-Type -> the mode it selects, for the types that select one (a CloudEvents
+#: format other than JSON is refused each time). A stream uses a few content types.
+_MODES: dict[str, str] = {}
+
+
+def _mode(content_type: str | None) -> str:
+    """The mode a Content-Type selects (section 3), or the error for a format other than
+    JSON; remembered for an exact str, bounded like _MEDIA."""
     media = _media(content_type)
     if media.startswith(_data.BATCH_PREFIX):
         _data.require_json_format(media, BATCH_CONTENT_TYPE)
-        return from_json_batch(body)
-    if media.startswith(_data.STRUCTURED_PREFIX):
+        mode = _BATCH
+    elif media.startswith(_data.STRUCTURED_PREFIX):
         _data.require_json_format(media, STRUCTURED_CONTENT_TYPE)
-        return [from_json(body)]
-    return [_from_binary(attributes, content_type, body)]
+        mode = _STRUCTURED
+    else:
+        mode = _BINARY
+    if (
+        type(content_type) is str
+        and len(_MODES) < _MEDIA_LIMIT
+        and len(content_type) <= _MEDIA_LONGEST
+    ):
+        _MODES[content_type] = mode
+    return mode
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:
@@ -155,20 +193,19 @@ def _from_binary(attributes: dict[str, str], content_type: str | None, body: byt
         raise InvalidCloudEvent(
             "datacontenttype", "must be sent as Content-Type, not as a ce-datacontenttype header"
         )
-    if not _unchanged_by_decoding(attributes):
+    # decode_header_value returns every value as it is when all are in the safe range:
+    # nothing to strip (whitespace is space or not printable), unquote or decode; one
+    # test over all the values at once (_safe, inline)
+    try:
+        text = "".join(attributes.values())
+        unchanged = text.isascii() and not text.encode("ascii").translate(None, _SAFE_BYTES)
+    except TypeError:  # not all str: the general path says what is wrong
+        unchanged = False
+    if not unchanged:
         attributes = {name: decode_header_value(name, value) for name, value in attributes.items()}
     if content_type is not None:
         attributes["datacontenttype"] = content_type
     return _data.from_binary(attributes, body, owned=True)
-
-
-def _unchanged_by_decoding(attributes: dict[str, str]) -> bool:
-    """Whether :func:`decode_header_value` returns every value as it is: in the safe range
-    there is nothing to strip (whitespace is space or not printable), unquote or decode."""
-    try:
-        return _safe("".join(attributes.values()))
-    except TypeError:  # not all str: the general path says what is wrong
-        return False
 
 
 #: Header name as sent -> the attribute it carries (``ce-id`` -> ``id``), _CONTENT_TYPE,

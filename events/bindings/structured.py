@@ -33,6 +33,7 @@ import orjson
 
 from events.bindings.charsets import charset, with_utf8, written_back
 from events.bindings.data import (
+    MAX_DATA_DEPTH,
     base64_bytes,
     base64_text,
     check_depth,
@@ -121,11 +122,17 @@ def from_dict(d: Mapping[str, Any], *, owned: bool = False) -> CloudEvent:
     content_type = attributes.get("datacontenttype")
     # a type with no parameters names no charset: the data is what it says (the usual case)
     plain = type(content_type) is str and ";" not in content_type
-    if data_base64 is None and type(data) is str and (plain or content_type is None):
+    if data_base64 is None and (
+        content_type is None  # JSON: any data as it is, declared as it was
+        or (plain and (type(data) is str or is_json_content_type(content_type)))
+    ):  # what _read_data and _as_delivered give for these, without asking them
         return from_attributes(attributes, data, owned=True)
     # A non-string content type counts as JSON here; from_attributes reports it.
     is_json = not isinstance(content_type, str) or is_json_content_type(content_type)
     data = _read_data(data, data_base64, content_type, is_json)
+    if plain and not is_json and not is_text_content_type(content_type):
+        # bytes of a type that is neither JSON nor text: delivered as they are
+        return from_attributes(attributes, data, owned=True)
     if data_base64 is not None or not plain:
         declared = _as_delivered(data, content_type, is_json, data_base64 is not None)
         if declared is not content_type:
@@ -187,7 +194,8 @@ def to_json(event: CloudEvent) -> bytes:
 def from_json(body: bytes | str) -> CloudEvent:
     """An event from the JSON event format."""
     document = _loads(body)
-    _check_data(body, document)
+    if len(body) > MAX_DATA_DEPTH * 2:  # shorter text cannot nest too deep: _check_data, inline
+        _check_data(body, document)
     return from_dict(document, owned=True)
 
 
