@@ -16,8 +16,10 @@ raw (the ceiling): aiokafka with no event handling at all -- the same envelope
 bytes, encoded before the clock starts, and the same producer options as ours
 (acks=all, 512 KiB batches); produce = ``send()`` every record, then wait for all
 the futures; consume = one group member doing ``getmany`` and one commit at the
-end. So ``ours / raw`` includes CloudEvent encode and decode, the Dapr envelope,
-a message object and an ack per event, and offset tracking.
+end; its clock stops once that commit and ``stop()`` have returned, as ours stops
+once ``close()`` (the last commit, then the client's stop) has. So ``ours / raw``
+includes CloudEvent encode and decode, the Dapr envelope, a message object and an
+ack per event, and offset tracking.
 
 Rows: end to end (producer and consumer running together), the same against a
 second reference, raw + codec (raw aiokafka that also encodes each event with
@@ -199,9 +201,10 @@ async def _raw(settings: KafkaSettings, payloads: list, mode: str) -> float:
             if mode == "end-to-end":
                 await _raw_produce(producer, topic, payloads)
             await asyncio.wait_for(reader, TIMEOUT)
+            await consumer.stop()  # timed, as ours' close() (commit + stop) is
             return len(payloads) / (time.perf_counter() - start)
         finally:
-            await consumer.stop()
+            await consumer.stop()  # (idempotent: after a failure only)
     finally:
         await producer.stop()
 
@@ -297,9 +300,9 @@ async def _run(address: str, quick: bool) -> list[Table]:
     table.add_latency(f"at {RATE:,} ev/s, 1 publisher", ours_lat, raw_lat)
     table.notes.append(
         f"throughput: best of {repeats}, N={n:,}, {KEYS} keys over 4 partitions; raw: every "
-        f"send() then wait, getmany(500) and one commit; raw + codec: the same plus "
-        f"envelope.encode before send and decode_record after getmany; latency: raw "
-        f"send_and_wait; ours: publish awaits the broker's ack per event"
+        f"send() then wait, getmany(500), one commit and stop() (ours: close()); raw + "
+        f"codec: the same plus envelope.encode before send and decode_record after "
+        f"getmany; latency: raw send_and_wait; ours: publish awaits the broker's ack per event"
     )
     return [table]
 

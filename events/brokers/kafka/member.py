@@ -38,6 +38,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -125,9 +126,9 @@ class KafkaMember(Subscription):
         self._max_pending = max_pending
         self._commit_on_assign = commit_on_assign
         self._where = where  # "group G on Kafka at H", for messages
-        #: record -> the message's ``event`` (the bus's decode_record unless given)
-        # a closure, not partial(): a keyword bound by partial costs a dict per call
-        self._decode = decode or (lambda record: decode_record(record, pubsub_name))
+        #: record -> the message's ``event``; None for the bus's decode_record (called
+        #: directly in _message: a closure around it costs a call per record)
+        self._decode = decode
         #: Fresh records as (record, offsets), redeliveries as messages, in hand-out order.
         self._ready: deque[tuple | KafkaMessage] = deque()
         self._partitions: dict[int, PartitionOffsets] = {}
@@ -296,20 +297,22 @@ class KafkaMember(Subscription):
         and records dropped by a revoke or close are never decoded."""
         partitions, ready = self._partitions, self._ready
         for tp, records in batches.items():
+            if not records:
+                continue
             offsets = partitions.get(tp.partition)
             if offsets is None:
                 offsets = partitions[tp.partition] = PartitionOffsets()
-            for record in records:
-                offsets.read(record.offset)
-                ready.append((record, offsets))
+            offsets.read_all([record.offset for record in records])
+            ready.extend(zip(records, repeat(offsets)))
             self._outstanding += len(records)
         self._wakeup.set()
 
     def _message(self, record, offsets: PartitionOffsets) -> KafkaMessage:
         key = record.key
+        decode = self._decode
         return KafkaMessage(
             self.topic,
-            self._decode(record),
+            decode_record(record, self._pubsub_name) if decode is None else decode(record),
             key.decode("utf-8", "replace") if key is not None else None,
             1,
             self,

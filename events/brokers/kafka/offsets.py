@@ -40,6 +40,11 @@ class PartitionOffsets:
         self._pending.append(offset)
         self._next = offset + 1
 
+    def read_all(self, offsets: list[int]) -> None:
+        """Each of ``offsets`` (increasing, not empty) was read: :meth:`read` for a batch."""
+        self._pending.extend(offsets)
+        self._next = offsets[-1] + 1
+
     def ack(self, offset: int) -> int:
         """``offset`` is done; returns how many offsets stopped being outstanding."""
         pending = self._pending
