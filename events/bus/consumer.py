@@ -2,9 +2,8 @@
 
 It subscribes as a group (reconnecting through :class:`ResilientSubscription`,
 dead-lettering poison through :func:`bounded`), runs ``handle`` for each
-message with at most ``slots`` in flight (while they are all busy it reads
-``READ_AHEAD`` more, which the workers take as they finish, then pauses:
-backpressure to the bus), acks when ``handle`` returns and nacks with
+message with at most ``slots`` in flight (reading pauses while they are all
+busy: backpressure to the bus), acks when ``handle`` returns and nacks with
 backoff when it raises, saying so per event unless the error was already
 reported once by the part that raised it (an unreachable condition store is).
 When the last allowed delivery fails too, the event goes to the dead-letter
@@ -34,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
@@ -57,10 +55,6 @@ INLINE_SECONDS = 0.001
 #: After a handler that waited, this many messages go to workers before the reader runs
 #: one itself again: one in that many then holds the reader up for its whole handling.
 INLINE_PAUSE = 1024
-#: Messages the reader queues while every slot is busy; a worker that finishes takes the
-#: next from there itself, so at full load the reader wakes once per this many messages
-#: instead of twice per message (its own wake-up for a slot, and the worker's).
-READ_AHEAD = 16
 
 
 def nack_delay(attempt: int) -> float:
@@ -97,11 +91,6 @@ class Consumer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: workers waiting for work, the most recently idle last
         self._idle: list[asyncio.Future[Awaitable[None]]] = []
-        #: read while every slot was busy, oldest first: a worker that finishes takes
-        #: the next one itself (at most READ_AHEAD; never left with no busy worker)
-        self._queued: deque[Message] = deque()
-        self._busy = 0  # jobs handed to workers and not finished
-        self._starting = 0  # of those, not yet started by their worker
         self._watch = watch
         self._label = label or f"consumer of {topic} (group {group})"
         #: When this consumer last moved; registered with ``watch`` once started.
@@ -141,15 +130,15 @@ class Consumer:
                     self._paused -= 1
                 # a slot is free and nobody queues for one: what locked() says, minus a
                 # generator per call; a waiter it counts too many only means the wait below
-                if inline and slots._value and not slots._waiters and not self._queued:
+                if inline and slots._value and not slots._waiters:
                     await self._run_inline(message, holds_slot=False)
                     continue
                 self.progress.moved()
+                await slots.acquire()
                 if inline:
-                    await slots.acquire()
                     await self._run_inline(message, holds_slot=True)
-                elif self._dispatch(message):
-                    await self._wait_for_a_slot()
+                else:
+                    self._hand_over(self._settle(message))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - say why reading stopped, don't die silently
@@ -224,30 +213,8 @@ class Consumer:
         self._burst, self._burst_start = 0, now
         return True
 
-    def _dispatch(self, message: Message) -> bool:
-        """Queue ``message`` behind those already waiting, and hand the oldest to workers
-        while slots are free. True when the reader must wait for a slot before reading on:
-        the queue is full, or no worker of this consumer is busy to take from it."""
-        queued, slots = self._queued, self._slots
-        queued.append(message)
-        while queued and slots._value and not slots._waiters:  # a free slot, no queue for it
-            _take_free(slots)
-            self._hand_over(self._settle(queued.popleft()))
-        return bool(queued) and (len(queued) >= READ_AHEAD or not self._busy)
-
-    async def _wait_for_a_slot(self) -> None:
-        """Take a slot for the oldest queued message. Workers that finish meanwhile take
-        from the queue themselves, so the slot may come when it is already empty."""
-        await self._slots.acquire()
-        if self._queued:
-            self._hand_over(self._settle(self._queued.popleft()))
-        else:
-            self._slots.release()
-
     def _hand_over(self, job: Awaitable[None]) -> None:
         """Give ``job`` to an idle worker, or to a new one (no task per message)."""
-        self._busy += 1
-        self._starting += 1
         if self._idle:
             self._idle.pop().set_result(job)
         else:
@@ -261,18 +228,10 @@ class Consumer:
         message was before) and kept until ``stop``: creating a task costs more than
         handling a message that needs no I/O."""
         loop, idle, slots = asyncio.get_running_loop(), self._idle, self._slots
-        queued = self._queued
         while True:
-            self._starting -= 1
             try:
                 await job
-                # Keep the slot for the next queued message: no hand-over, no wake-up.
-                # Not while a handed-over job has yet to start: it is older, and handlers
-                # must start in the order the bus gave their messages (``orderBy``).
-                while queued and not self._starting:
-                    await self._settle(queued.popleft())
             finally:
-                self._busy -= 1
                 slots.release()
             waiter: asyncio.Future[Awaitable[None]] = loop.create_future()
             idle.append(waiter)
