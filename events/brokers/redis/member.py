@@ -5,7 +5,7 @@ Three loops serve a member, all on one asyncio loop, so the state needs no locks
 
 - the reader: ``XREADGROUP GROUP g <member> COUNT <room> BLOCK 1000 STREAMS topic >``
   on the member's own connection, into a local buffer of at most ``queueDepth``
-  entries, read again once it is down to half (bulk reads are the fast path);
+  entries (bulk reads are the fast path);
 - the claimer: at subscribe and then every ``redeliverInterval``, ``XPENDING ...
   IDLE <processingTimeout>`` and ``XCLAIM`` of what other (dead or stuck) members
   left pending, delivered with ``attempt`` = Redis's delivery count. (XPENDING +
@@ -92,10 +92,7 @@ class RedisMember(Subscription):
         self._handed_out: set[bytes] = set()
         self._acks: list[bytes] = []
         self._wake = asyncio.Event()  # something for __anext__: an entry, an error, close
-        self._room = asyncio.Event()  # the buffer is down to _refill_at: time to read
-        #: The reader reads again once half the buffer is taken, not at every entry taken:
-        #: one XREADGROUP per half buffer instead of one per few entries at full load.
-        self._refill_at = settings.queueDepth // 2
+        self._room = asyncio.Event()  # the buffer has room for the reader
         self._settled = asyncio.Event()
         self._settled.set()
         self._error: BusError | None = None
@@ -145,8 +142,7 @@ class RedisMember(Subscription):
         ready = self._ready
         if ready and not self._closing and self._error is None:  # take(1), without the list
             entry = ready.popleft()
-            if len(ready) <= self._refill_at:
-                self._room.set()
+            self._room.set()
             self._handed_out.add(entry[0])
             self._settled.clear()
             return RedisMessage(self, entry)
@@ -166,8 +162,7 @@ class RedisMember(Subscription):
             if self._ready:
                 ready = self._ready
                 entries = [ready.popleft() for _ in range(min(limit, len(ready)))]
-                if len(ready) <= self._refill_at:
-                    self._room.set()
+                self._room.set()
                 self._handed_out.update(entry[0] for entry in entries)
                 self._settled.clear()
                 return entries
@@ -196,11 +191,11 @@ class RedisMember(Subscription):
         group, consumer = self.group, self._redis.consumer
         try:
             while not self._closing:
-                if len(self._ready) > self._refill_at:
+                room = depth - len(self._ready)
+                if room <= 0:
                     self._room.clear()
                     await self._room.wait()
                     continue
-                room = depth - len(self._ready)
                 reply = await self._reader.xreadgroup(
                     group, consumer, streams, count=room, block=BLOCK_MS
                 )
