@@ -125,12 +125,8 @@ def _mode(content_type: str | None) -> str:
         mode = _STRUCTURED
     else:
         mode = _BINARY
-    if (
-        type(content_type) is str
-        and len(_MODES) < _MEDIA_LIMIT
-        and len(content_type) <= _MEDIA_LONGEST
-    ):
-        _MODES[content_type] = mode
+    if type(content_type) is str:
+        _remember(_MODES, content_type, mode, _MEDIA_LIMIT, _MEDIA_LONGEST)
     return mode
 
 
@@ -260,12 +256,8 @@ def _header_kind(name: str) -> Any:
     kind = _CONTENT_TYPE if lower == "content-type" else None
     if lower.startswith(_PREFIX):
         kind = lower[len(_PREFIX) :]
-    if (
-        type(name) is str
-        and len(_HEADER_KINDS) < _HEADER_KINDS_LIMIT
-        and len(name) <= _HEADER_KINDS_LONGEST
-    ):
-        _HEADER_KINDS[name] = kind
+    if type(name) is str:
+        _remember(_HEADER_KINDS, name, kind, _HEADER_KINDS_LIMIT, _HEADER_KINDS_LONGEST)
     return kind
 
 
@@ -281,9 +273,15 @@ def _media(content_type: str | None) -> str:
     media = _MEDIA.get(content_type)
     if media is None:
         media = _data.media_type(content_type)
-        if len(_MEDIA) < _MEDIA_LIMIT and len(content_type) <= _MEDIA_LONGEST:
-            _MEDIA[content_type] = media
+        _remember(_MEDIA, content_type, media, _MEDIA_LIMIT, _MEDIA_LONGEST)
     return media
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any, limit: int, longest: int) -> None:
+    """Keep ``value`` under ``key`` unless the cache is full or the key too long: the wire
+    chooses the keys, so neither may grow without bound."""
+    if len(cache) < limit and len(key) <= longest:
+        cache[key] = value
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

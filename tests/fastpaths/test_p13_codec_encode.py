@@ -28,21 +28,10 @@ from events.bindings import data as _data
 from events.bindings import http
 from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
 from events.errors import InvalidCloudEvent
+from tests.fastpaths.test_codec_encode import Blob, Number, Text
 
 CASES = int(os.environ.get("FNEVENTS_FASTPATH_CASES", "100000"))
 SEED = 20261204
-
-
-class Text(str):
-    pass
-
-
-class Number(int):
-    pass
-
-
-class Blob(bytes):
-    pass
 
 
 EXTENSION_VALUES: list[Any] = [
