@@ -26,9 +26,10 @@ from typing import Any
 
 from events.bindings import data as _data
 from events.bindings import http
-from events.cloudevent import CONTEXT_ATTRIBUTES, CloudEvent
+from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
 from tests.fastpaths.test_codec_encode import Blob, Number, Text
+from tests.fastpaths.test_http_headers import reference_to_binary
 
 CASES = int(os.environ.get("FNEVENTS_FASTPATH_CASES", "100000"))
 SEED = 20261204
@@ -49,20 +50,6 @@ CONTENT_TYPES: list[Any] = [
     "text/plain; charset=latin-1", "text/plain; charset=ascii", "application/octet-stream",
     "application/xml", Text("application/json"),
 ]  # fmt: skip
-
-
-def reference_to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
-    """Binary mode the general way: each value encoded on its own, ``encode_data``."""
-    headers = {}
-    for name in CONTEXT_ATTRIBUTES:
-        value = getattr(event, name)
-        if name != "datacontenttype" and value is not None:
-            headers["ce-" + name] = http.encode_header_value(name, value)
-    for name, value in event.extensions.items():
-        headers["ce-" + name] = http.encode_header_value(name, _data.canonical_string(value))
-    if event.datacontenttype is not None:
-        headers["Content-Type"] = event.datacontenttype
-    return headers, _data.encode_data(event) or b""
 
 
 def some_event(rng: random.Random) -> CloudEvent | None:
