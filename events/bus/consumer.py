@@ -147,7 +147,15 @@ class Consumer:
     async def _reject(self, message: Message) -> None:
         reason = rejection(message, self._max_deliveries)
         assert reason is not None
-        await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt - 1)
+        try:
+            await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt - 1)
+        except Exception as exc:  # noqa: BLE001 - the reader must go on reading the rest
+            await self._not_buried(message, exc)
+
+    async def _not_buried(self, message: Message, exc: Exception) -> None:
+        """The dead letter could not be written: say so, and let the bus hand it over again."""
+        self._report(f"cannot dead-letter event {message.event.id}: {exc}")
+        await message.nack(nack_delay(message.attempt))
 
     async def _run_inline(self, message: Message, holds_slot: bool) -> None:
         """Settle ``message`` in the reader's own task; now and then let others run.
@@ -255,8 +263,7 @@ class Consumer:
             try:
                 await bury(self.bus, self._dead_letter_topic, message, reason, message.attempt)
             except Exception as bus_error:  # noqa: BLE001 - the bus will hand it over again
-                self._report(f"cannot dead-letter event {message.event.id}: {bus_error}")
-                await message.nack(nack_delay(message.attempt))
+                await self._not_buried(message, bus_error)
                 return
             self._report(
                 f"event {message.event.id} from {self.topic} failed on delivery "

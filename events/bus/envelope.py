@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from events.bindings.data import check_depth
 from events.bindings.structured import from_dict, to_dict
 from events.cloudevent import CloudEvent
 from events.errors import InvalidCloudEvent
@@ -46,6 +47,9 @@ def decode(raw: bytes, *, topic: str, pubsub_name: str, fallback_id: str) -> Clo
         return _wrap(raw, "application/octet-stream", topic, pubsub_name, fallback_id)
     if type(document) is not dict or "specversion" not in document:
         return _wrap(document, "application/json", topic, pubsub_name, fallback_id)
+    # data nested deeper than any event can be written must not get past the bus: the
+    # publish, POST or dead letter that writes it would fail after the message was taken
+    check_depth(raw, document.get("data"))
     pop = document.pop
     pop("topic", None)
     pop("pubsubname", None)

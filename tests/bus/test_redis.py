@@ -4,6 +4,7 @@ both ways, foreign and broken entries, settings, outages and broker restarts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -146,6 +147,27 @@ async def test_an_invalid_cloudevent_becomes_undecodable_and_the_rest_still_arri
     assert "'id'" in undecodable[0].extensions["fnerrorreason"]
     assert "no 'data' field" in undecodable[1].extensions["fnerrorreason"]
     assert got[2].event.id == "after"
+    await sub.close()
+
+
+async def test_data_nested_deeper_than_any_event_is_written_becomes_undecodable(
+    bus: RedisBus, raw: Redis, topic: str
+) -> None:
+    # orjson reads it, but nothing could write it again: not a publish, a POST or the
+    # dead letter (which once ended the reader of a trigger that had to bury it)
+    data: object = 0
+    for _ in range(300):
+        data = [data]
+    deep = {"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": data}
+    deep_id = (await raw.xadd(topic, {"data": json.dumps(deep)})).decode()  # stdlib: no limit
+    sub = await bus.subscribe(topic, "g")
+    await bus.publish(topic, CloudEvent.create("t", "/s", {"n": 1}, id="after"))
+    got = [await receive(sub) for _ in range(2)]
+    for message in got:
+        await message.ack()
+    assert (got[0].event.type, got[0].event.id) == (UNDECODABLE_TYPE, f"{topic}/{deep_id}")
+    assert "nested more than 253 levels deep" in got[0].event.extensions["fnerrorreason"]
+    assert got[1].event.id == "after"
     await sub.close()
 
 

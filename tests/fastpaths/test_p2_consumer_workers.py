@@ -101,3 +101,51 @@ async def test_stop_returns_work_in_hand_unacked() -> None:
     assert not consumer._tasks
     assert await bus.backlog(TOPIC, GROUP) == 1  # not acked: it goes back to the group
     await bus.close()
+
+
+class _NoDeadLetters(MemoryBus):
+    """The real in-memory bus, with one fault injected: writing to the dead-letter topic
+    fails with an error no bus contract names (as encoding a payload it cannot write did)."""
+
+    async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
+        if topic == "work-dead":
+            raise TypeError("Recursion limit reached")
+        await super().publish(topic, event, key)
+
+
+async def test_a_dead_letter_that_cannot_be_written_does_not_end_reading() -> None:
+    # e-0 fails every time; its dead letter cannot be written, on the last delivery and
+    # when it comes back once more. Reading goes on: e-1 is handled, e-0 stays on the bus.
+    bus, handled, reports = _NoDeadLetters(), [], []
+    after = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        if message.event.id == "e-0":
+            raise RuntimeError("always fails")
+        handled.append(message.event.id)
+        after.set()
+
+    consumer = Consumer(
+        bus,
+        TOPIC,
+        GROUP,
+        handle,
+        slots=asyncio.Semaphore(2),
+        report=reports.append,
+        max_deliveries=1,
+        dead_letter_topic="work-dead",
+    )
+    await consumer.start()
+    await bus.publish(TOPIC, _event(0))
+    for _ in range(200):  # the first delivery fails, then e-0 comes back after 0.5 s
+        if sum("cannot dead-letter event e-0" in r for r in reports) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await bus.publish(TOPIC, _event(1))
+    await asyncio.wait_for(after.wait(), 5)
+    assert handled == ["e-1"]
+    assert not any("stopped reading" in r for r in reports), reports
+    assert sum("cannot dead-letter event e-0" in r for r in reports) >= 2
+    assert await bus.backlog(TOPIC, GROUP) == 1  # e-0: never acked, never lost
+    await consumer.stop(drain_timeout=1)
+    await bus.close()
