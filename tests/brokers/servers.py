@@ -120,6 +120,21 @@ class Broker:
         self.stop()
         self.start()
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Freeze the broker with SIGSTOP: its sockets stay open, nothing answers.
+
+        Enters only once every thread shows as stopped: the kernel stops a busy
+        process's threads one by one, and on a loaded machine a thread can still
+        answer a request sent right after the signal."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            _wait_until_stopped(self._process.pid)
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
+
     def log(self) -> str:
         path = self._workdir / "broker.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
@@ -127,6 +142,22 @@ class Broker:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _wait_until_stopped(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(_thread_state(stat) in "tT" for stat in Path(f"/proc/{pid}/task").glob("*/stat")):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} did not stop within {timeout}s of SIGSTOP")
+        time.sleep(0.005)
+
+
+def _thread_state(stat: Path) -> str:
+    """The state letter in /proc/<pid>/task/<tid>/stat; the name before it may hold spaces."""
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return "T"  # the thread has exited: it can answer nothing either
 
 
 class ExternalBroker:
