@@ -28,15 +28,18 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 
 
 class Model(BaseModel):
-    """Strict by default: an unknown field is a typo until proven otherwise."""
+    """Strict by default: an unknown field is a typo until proven otherwise.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    Validators are built on first use (``defer_build``), so a start pays only for the
+    kinds its manifests hold."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class Metadata(BaseModel):
     """Kubernetes object metadata. Only name and namespace matter here; the rest is kept."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     name: str
     namespace: str = DEFAULT_NAMESPACE

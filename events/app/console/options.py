@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from events.app.console.server import WebConsole
 from events.observability.recent import RecentEvents
+
+if TYPE_CHECKING:
+    from events.app.console.server import WebConsole
 
 DEFAULT_CONSOLE_PORT = 9465
 TOKEN_VARIABLE = "FNEVENTS_CONSOLE_TOKEN"
@@ -66,5 +69,8 @@ def plan(args: argparse.Namespace) -> ConsolePlan | None:
         return None
     own = args.console_port is not None or args.console_host != args.host
     port = args.console_port if args.console_port is not None else DEFAULT_CONSOLE_PORT
+    # Imported here: a run without --console does not pay for loading the console's code.
+    from events.app.console.server import WebConsole
+
     console = WebConsole(RecentEvents(), args.console_token)
     return ConsolePlan(console, own, args.console_host, port)

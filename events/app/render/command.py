@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from events.app.load import load_catalog
-from events.app.render import dapr, files, model, objects, values
+from events.app.render import dapr
 from events.errors import FnEventsError, ManifestErrors
+
+if TYPE_CHECKING:
+    from events.app.render.model import Rendering
 
 IMAGE_REPOSITORY = "ghcr.io/fnevents/fnevents"
 
@@ -97,6 +100,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from events.app.render import objects, values  # not at the top: see render()
+
     try:
         rendering = render(args)
     except ManifestErrors as exc:
@@ -116,8 +121,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(args: argparse.Namespace) -> model.Rendering:
+def render(args: argparse.Namespace) -> Rendering:
     """The plans for ``args``; ManifestErrors or RenderError when they cannot be made."""
+    # Imported here, not at the top: every command's parser is built from this module,
+    # and ``fnevents run`` should not pay for loading the renderer.
+    from events.app.render import files, model
+
     catalog = load_catalog(args.file, args.components)
     options = model.Options(args.namespace, args.image, args.dapr_mode, args.keda)
     found = files.collect(args.file, args.components, catalog, args.namespace)
