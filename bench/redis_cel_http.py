@@ -13,7 +13,8 @@ ours: a real :class:`~events.brokers.redis.bus.RedisBus` (default settings) -> a
 :class:`~triggers.runner.TriggerRunner` (one input, one subscriber whose ``filter`` is
 the CEL expression above, compiled by ``triggers.filters.compile_filter``; sink =
 the function server; ``maxInFlight`` 64, and the runner's window 64 as the runtime
-gives it) -> ``SinkClient`` POST -> ack.
+gives it) -> ``SinkClient`` POST (fnevents' own HTTP/1.1 client,
+:mod:`events.delivery.http_client`) -> ack.
 
 raw, written by hand for this one job: one ``redis-py`` (hiredis) connection doing
 ``XREADGROUP COUNT 500 BLOCK``; ``orjson.loads`` of each entry's envelope; the

@@ -7,8 +7,8 @@ structured`` (or Knative's ``json``) POSTs the whole event as
 ``application/cloudevents+json`` instead.
 
 **Connections.** One :class:`SinkClient` per process serves every sink, through
-one aiohttp session whose connector keeps connections alive and pools them
-(``connections_per_host``, default 64, per host:port). A sink that closes its
+one :class:`~events.delivery.http_client.HttpClient` that keeps connections alive and
+pools them (``connections_per_host``, default 64, per host:port). A sink that closes its
 connections only costs a reconnect; requests above the pool's size wait for a
 free connection (each subscriber's own ``maxInFlight`` limit is applied before
 that, in :mod:`triggers.subscriber`).
@@ -19,9 +19,10 @@ is in :mod:`events.delivery.policy`.
 
 - 2xx: delivered.
 - Retried: connection errors, the per-attempt timeout, 408, 429 and every 5xx.
-- Not retried: any other status (every other 4xx, and 1xx/3xx, which aiohttp
-  does not follow for a POST): the sink understood and refused, so sending the
+- Not retried: any other status (every other 4xx, and 3xx: redirects are not
+  followed for a POST): the sink understood and refused, so sending the
   same request again will not change that; the event goes to the dead letter.
+  Nor is a request that cannot be written (a line break in a header).
 - ``Retry-After`` (delta-seconds or an HTTP date) on a retried status is parsed
   into ``retry_after``; the policy waits at least that long before the next
   attempt, capped at 60 s.
@@ -36,15 +37,15 @@ claims to be a CloudEvent but does not decode gives a :class:`SinkReply` with a
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import aiohttp
-
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
+from events.delivery.http_client import BadRequest, HttpAnswer, HttpClient, HttpError
 from events.errors import DeliveryError, InvalidCloudEvent
 from events.observability import tracing
 
@@ -69,19 +70,11 @@ class SinkClient:
     """Sends events to HTTP sinks (see the module docstring for modes and statuses).
 
     Safe to share between any number of concurrent deliveries; ``close`` is
-    idempotent, and a closed client reopens its session on the next ``post``.
+    idempotent, and a closed client opens new connections on the next ``post``.
     """
 
     def __init__(self, connections_per_host: int = 64) -> None:
-        self._connector_limit = connections_per_host
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit_per_host=self._connector_limit)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+        self._http = HttpClient(connections_per_host)
 
     async def post(
         self, url: str, event: CloudEvent, structured: bool = False, seconds: float | None = None
@@ -93,50 +86,38 @@ class SinkClient:
         raises :class:`DeliveryError` unless the sink answered 2xx in time.
         """
         headers, body = to_structured(event) if structured else to_binary(event)
-        limit = self._timeouts.get(seconds) or self._timeout(seconds)
         if tracing.enabled:  # a CLIENT span per attempt, sent on in W3C headers
-            return await tracing.client_attempt(
-                self._attempt, url, event, headers, body, limit, seconds
-            )
-        return await self._attempt(url, headers, body, limit, seconds)
+            return await tracing.client_attempt(self._attempt, url, event, headers, body, seconds)
+        return await self._attempt(url, headers, body, seconds)
 
     async def _attempt(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        limit: aiohttp.ClientTimeout,
-        seconds: float | None,
+        self, url: str, headers: Mapping[str, str], body: bytes, seconds: float | None
     ) -> SinkReply | None:
         try:
-            async with self._client().post(
-                url, data=body, headers=headers, timeout=limit
-            ) as response:
-                status = response.status
-                if 200 <= status < 300:
-                    return await _reply(response)
-                excerpt = (await response.content.read(BODY_EXCERPT)).decode("utf-8", "replace")
-                raise _status_error(url, status, excerpt, response.headers)
-        except TimeoutError:  # aiohttp's timeouts are also ClientErrors: this comes first
+            if seconds is None:
+                answer = await self._http.post(url, headers, body)
+            else:
+                async with asyncio.timeout(seconds):
+                    answer = await self._http.post(url, headers, body)
+        except TimeoutError:
             within = "in time" if seconds is None else f"within {seconds:g}s"
             raise DeliveryError(f"no answer from {url} {within}", retriable=True) from None
-        except aiohttp.ClientError as exc:
+        except HttpError as exc:
             raise DeliveryError(f"cannot reach {url}: {exc}", retriable=True) from None
-
-    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
-        # aiohttp's own per-request timer, so an attempt costs one timer, not two
-        limit = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
-        return limit
+        except BadRequest as exc:
+            raise DeliveryError(f"cannot send to {url}: {exc}") from None
+        status = answer.status
+        if 200 <= status < 300:
+            return _reply(answer)
+        excerpt = answer.body[:BODY_EXCERPT].decode("utf-8", "replace")
+        raise _status_error(url, status, excerpt, answer.headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
 
-async def _reply(response: aiohttp.ClientResponse) -> SinkReply | None:
-    body = await response.read()
-    headers = response.headers
+def _reply(answer: HttpAnswer) -> SinkReply | None:
+    headers, body = answer.headers, answer.body
     content_type = headers.get("Content-Type", "")
     if "ce-specversion" not in headers and not content_type.startswith(_CLOUDEVENTS_MEDIA):
         return None  # a plain answer (the usual 204, or a body for someone else): ignored
