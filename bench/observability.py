@@ -6,8 +6,8 @@ One in-memory bus; events published back to back on ``bench.in`` -> a real
 consumer) and an HTTP sink (an aiohttp server in this process answering 204). An
 event counts once it reached both. Three variants, interleaved, best of REPEATS:
 
-- **no hooks**: tracing off and ``SinkClient.post`` replaced by its body as it was
-  before the tracing hook (the only per-event hook on this path: the others are
+- **no hooks**: tracing off and ``SinkClient.post`` replaced by its body without
+  the tracing hook (the only per-event hook on this path: the others are
   installed when a role is built, and only when tracing is on);
 - **off**: the code as shipped, tracing off (the default);
 - **console on**: tracing off, the web console's recent-events buffer recording every
@@ -28,7 +28,6 @@ import gc
 import time
 from collections.abc import Sequence
 
-import aiohttp
 from aiohttp import web
 
 from bench.pipeline import make_events
@@ -36,9 +35,7 @@ from bench.report import Table, progress
 from events.bindings.http import to_binary, to_structured
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
-from events.delivery import sinks
 from events.delivery.sinks import SinkClient, SinkReply
-from events.errors import DeliveryError
 from events.manifests.extensions import DEFAULT_DELIVERY
 from events.observability import tracing
 from events.observability.console import Console
@@ -57,20 +54,9 @@ VARIANTS = ("no hooks", "off", "tracing on", "console on")
 async def _post_without_hooks(
     self: SinkClient, url: str, event: CloudEvent, structured: bool = False, seconds=None
 ) -> SinkReply | None:
-    """``SinkClient.post`` as it was before the tracing hook (the reference)."""
+    """``SinkClient.post`` without its tracing hook (the reference)."""
     headers, body = to_structured(event) if structured else to_binary(event)
-    limit = self._timeouts.get(seconds) or self._timeout(seconds)
-    try:
-        async with self._client().post(url, data=body, headers=headers, timeout=limit) as response:
-            status = response.status
-            if 200 <= status < 300:
-                return await sinks._reply(response)
-            excerpt = (await response.content.read(sinks.BODY_EXCERPT)).decode("utf-8", "replace")
-            raise sinks._status_error(url, status, excerpt, response.headers)
-    except TimeoutError:
-        raise DeliveryError(f"no answer from {url}", retriable=True) from None
-    except aiohttp.ClientError as exc:
-        raise DeliveryError(f"cannot reach {url}: {exc}", retriable=True) from None
+    return await self._attempt(url, headers, body, seconds)
 
 
 def _tracing_on() -> None:
