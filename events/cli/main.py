@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None, shutdown: Shutdown | None = None) ->
     console script before anything else is imported); without it a caller's own signal
     handling is left alone and ``run`` stops when ``shutdown.request()`` is called."""
     shutdown = shutdown or Shutdown()
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv).parse_args(argv)
     if args.command == "schema":
         from events.app.schema import run as schema
 
@@ -174,7 +175,10 @@ async def _stop(runtime, drain_timeout: float, force: asyncio.Event, console: Co
     os._exit(FORCED_EXIT)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for ``argv``. For ``run`` and ``validate`` it holds only those two, so
+    starting does not load the other commands' code; for anything else (another command,
+    ``--help``, a typo) it holds every command."""
     parser = argparse.ArgumentParser(
         prog="fnevents",
         description="Event sources, an event bus and triggers for serverless functions, "
@@ -199,10 +203,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Load and check the manifests; print resources, topics and the bus each "
         "uses, or every error (exit 1).",
     )
-    from events.app.deadletters import add_parser as add_deadletters
-    from events.app.tail import add_parser as add_tail
+    everyday = bool(argv) and argv[0] in ("run", "validate")
+    with_files = [run, validate]
+    if not everyday:
+        from events.app.deadletters import add_parser as add_deadletters
+        from events.app.tail import add_parser as add_tail
 
-    for sub in (run, validate, *add_deadletters(commands), add_tail(commands)):
+        with_files += [*add_deadletters(commands), add_tail(commands)]
+    for sub in with_files:
         sub.add_argument(
             "-f",
             "--file",
@@ -228,12 +236,12 @@ def _parser() -> argparse.ArgumentParser:
             help="run an OpenFunction Function's code from PATH (a .py file or the folder "
             "holding it) instead of its build.srcRepo (repeatable; NAME or NAMESPACE/NAME)",
         )
-    from events.app.schema import add_parser as add_schema
+    if not everyday:
+        from events.app.render.command import add_parser as add_render
+        from events.app.schema import add_parser as add_schema
 
-    add_schema(commands)
-    from events.app.render.command import add_parser as add_render
-
-    add_render(commands)
+        add_schema(commands)
+        add_render(commands)
     run.add_argument(
         "--port",
         type=int,
