@@ -20,7 +20,13 @@ What it does:
   can see an event twice, never lose one).
 - **Answers**: ``Content-Length``, chunked, or read to the end of the connection;
   interim ``1xx`` answers are skipped; redirects are not followed (a sink that
-  answers ``3xx`` refused the POST).
+  answers ``3xx`` refused the POST). A 2xx answer is read whole, up to ``MAX_BODY``;
+  of any other only the status, headers and first bytes are kept, and its
+  connection is closed rather than read to the end (an error page can be huge or
+  endless). Bytes that arrive when no request waits close the connection.
+- **Connecting** tries each of a host's addresses, starting the next one after
+  ``HAPPY_EYEBALLS_DELAY`` (RFC 8305, with aiohttp's own helper library), and a
+  ``user:password@`` in the URL is sent as Basic auth, as aiohttp did.
 - **Timeouts** belong to the caller (``asyncio.timeout`` around :meth:`post`): a
   request cancelled mid-way closes its connection, so no half-read answer is left
   in the pool.
@@ -31,12 +37,15 @@ What it does:
 from __future__ import annotations
 
 import asyncio
+import base64
+import socket
 import ssl
 import time
 from collections import deque
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import aiohappyeyeballs
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -47,6 +56,13 @@ _MAX_TARGETS = 1024  # parsed URLs kept; sinks are few, so this only bounds odd 
 #: Seconds a pooled connection may sit idle and still be reused (aiohttp's default too):
 #: past that, a server or a NAT on the way may have dropped it without a word.
 IDLE_SECONDS = 15.0
+#: Of an answer that is not 2xx only this much body is kept, and the connection is closed
+#: once the answer's headers are in: an error page can be huge or never end, and its start
+#: says why. A 2xx answer (which may carry a reply event) is read whole, up to MAX_BODY.
+ERROR_BODY_BYTES = 1024
+MAX_BODY = 64 * 1024 * 1024
+#: How long to wait on one of a host's addresses before also trying the next (RFC 8305).
+HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class HttpAnswer(NamedTuple):
@@ -89,12 +105,15 @@ def _target(url: str) -> _Target:
         raise BadRequest(f"{url!r} is not a URL: {exc}") from None
     if scheme not in _DEFAULT_PORTS or not host:
         raise BadRequest(f"{url!r} is not an http:// or https:// URL with a host")
-    port = port or _DEFAULT_PORTS[scheme]
+    port = _DEFAULT_PORTS[scheme] if port is None else port
     shown = f"[{host}]" if ":" in host else host
     if port != _DEFAULT_PORTS[scheme]:
         shown = f"{shown}:{port}"
     path = parsed.raw_path_qs or "/"
     head = f"POST {path} HTTP/1.1\r\nHost: {shown}\r\nUser-Agent: {USER_AGENT}\r\n"
+    if parsed.user is not None:  # http://user:password@host/: Basic auth, as aiohttp sent it
+        secret = f"{parsed.user}:{parsed.password or ''}".encode("latin-1", "replace")
+        head += f"Authorization: Basic {base64.b64encode(secret).decode('ascii')}\r\n"
     return _Target((scheme, host, port), head)
 
 
@@ -109,6 +128,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._headers_done = False
+        self._size = 0
+        self._cut = False  # not 2xx: finish with the body's first bytes (ERROR_BODY_BYTES)
         self.received = False  # a byte of an answer to the current request
         self.reusable = False
         self.closed = False
@@ -120,11 +141,24 @@ class _Connection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self._answer is None or self._answer.done():
+            self.close()  # bytes nobody asked for: never let them start the next answer
+            return
         self.received = True
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(BadAnswer("the server switched protocols instead of answering"))
+            self.close()
         except httptools.HttpParserError as exc:
             self._fail(BadAnswer(f"the answer is not HTTP/1.1: {exc}"))
+            self.close()
+        if self._answer.done():
+            return
+        if self._size > MAX_BODY or (self._cut and self._size):
+            # too large to keep; or not 2xx, when the status and the body's first bytes
+            # say why and the rest is not waited for (it may never end)
+            self._finish()
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -141,7 +175,10 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks --------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._answer is None or self._answer.done():
+            self.close()  # a second answer to one request: the connection cannot be trusted
         self._headers, self._body, self._headers_done = [], [], False
+        self._size, self._cut = 0, False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._headers_done:
@@ -153,9 +190,17 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        status = self._parser.get_status_code()
+        self._cut = status >= 300
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        size = self._size = self._size + len(body)
+        if self._cut:
+            if size - len(body) < ERROR_BODY_BYTES:
+                self._body.append(body[: ERROR_BODY_BYTES - size + len(body)])
+            return
+        if size <= MAX_BODY:  # past it, data_received fails the answer
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -180,7 +225,9 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
     def _finish(self) -> None:
-        if self._answer is not None and not self._answer.done():
+        if self._size > MAX_BODY and not self._cut:
+            self._fail(BadAnswer(f"the answer's body is larger than {MAX_BODY:,} bytes"))
+        elif self._answer is not None and not self._answer.done():
             headers = CIMultiDictProxy(CIMultiDict(self._headers))
             status = self._parser.get_status_code()
             self._answer.set_result(HttpAnswer(status, headers, b"".join(self._body)))
@@ -212,7 +259,7 @@ class _Pool:
         """A connection, and whether it was used before."""
         while self._idle:
             connection = self._idle.pop()  # the most recent: least likely closed by now
-            if not connection.closed:
+            if connection.reusable and not connection.closed:
                 if time.monotonic() - connection.idle_since < IDLE_SECONDS:
                     return connection, True
                 connection.close()
@@ -240,8 +287,12 @@ class _Pool:
             if not waiter.done():
                 waiter.set_result(connection)
                 return
-        connection.idle_since = time.monotonic()
-        self._idle.append(connection)
+        now = connection.idle_since = time.monotonic()
+        idle = self._idle
+        while idle and now - idle[0].idle_since >= IDLE_SECONDS:  # the oldest first
+            idle.pop(0).close()
+            self._open -= 1
+        idle.append(connection)
 
     def drop_idle(self) -> None:
         """Close the idle connections (there is nobody waiting while there are some)."""
@@ -288,16 +339,22 @@ class _Pool:
         if self._scheme == "https":
             tls = self._tls or _default_tls()
         try:
-            _, connection = await loop.create_connection(
-                _Connection,
-                self._host,
-                self._port,
-                ssl=tls,
-                server_hostname=self._host if tls else None,
+            addresses = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+            # every address in turn, the next one started if one is silent for a while
+            sock = await aiohappyeyeballs.start_connection(
+                addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY
             )
-        except OSError as exc:
+            try:
+                _, connection = await loop.create_connection(
+                    _Connection, sock=sock, ssl=tls, server_hostname=self._host if tls else None
+                )
+            except BaseException:  # a TLS handshake that failed, or a cancel during it
+                sock.close()
+                raise
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             where = f"{self._host}:{self._port}"
-            raise CannotConnect(f"cannot connect to {where}: {exc.strerror or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise CannotConnect(f"cannot connect to {where}: {reason}") from None
         return connection
 
 

@@ -3,9 +3,9 @@
 This is the one place that decides whether and when to retry; transports only
 report what happened (as :class:`DeliveryError` with ``retriable`` and
 ``retry_after``). Each attempt is limited to ``policy.timeout``: ``send`` gets
-that limit and enforces it itself (the sink client hands it to aiohttp's own
-per-request timer, one timer per attempt instead of two); a timed-out attempt
-counts as a retriable failure. Between attempts it waits the policy's
+that limit and enforces it itself (the sink client wraps each attempt in one
+``asyncio.timeout``; 0 means no limit); a timed-out attempt counts as a
+retriable failure. Between attempts it waits the policy's
 backoff, or the sink's ``Retry-After`` when that is longer (capped at
 :data:`MAX_RETRY_AFTER`).
 """

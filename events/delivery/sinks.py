@@ -94,7 +94,7 @@ class SinkClient:
         self, url: str, headers: Mapping[str, str], body: bytes, seconds: float | None
     ) -> SinkReply | None:
         try:
-            if seconds is None:
+            if not seconds:  # None, or 0 which the manifest allows: no limit, as it always was
                 answer = await self._http.post(url, headers, body)
             else:
                 async with asyncio.timeout(seconds):

@@ -19,9 +19,9 @@ class DeliverySpec(Model):
 
     The names and meanings are Knative's ``delivery`` spec: ``retry`` extra attempts
     after the first, waiting ``backoffDelay`` (linear: delay * n; exponential:
-    delay * 2^(n-1)) between them, each attempt limited to ``timeout``. ``format``
-    is the CloudEvents HTTP mode of the POST: ``binary`` (the default) or
-    ``structured`` (Knative calls it ``json``; both are accepted).
+    delay * 2^(n-1)) between them, each attempt limited to ``timeout`` (0: no
+    limit). ``format`` is the CloudEvents HTTP mode of the POST: ``binary`` (the
+    default) or ``structured`` (Knative calls it ``json``; both are accepted).
     """
 
     retry: int = Field(default=3, ge=0, le=100)
