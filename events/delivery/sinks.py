@@ -45,12 +45,18 @@ from dataclasses import dataclass
 
 from events.bindings.http import from_http, to_binary, to_structured
 from events.cloudevent import CloudEvent
-from events.delivery.http_client import BadRequest, HttpAnswer, HttpClient, HttpError
+from events.delivery.http_client import (
+    ERROR_BODY_BYTES,
+    BadRequest,
+    HttpAnswer,
+    HttpClient,
+    HttpError,
+)
 from events.errors import DeliveryError, InvalidCloudEvent
 from events.observability import tracing
 
 RETRIED_STATUSES = frozenset({408, 429})
-BODY_EXCERPT = 1024
+BODY_EXCERPT = ERROR_BODY_BYTES  # what the client keeps of an error answer
 _CLOUDEVENTS_MEDIA = "application/cloudevents"
 
 
@@ -109,7 +115,7 @@ class SinkClient:
         status = answer.status
         if 200 <= status < 300:
             return _reply(answer)
-        excerpt = answer.body[:BODY_EXCERPT].decode("utf-8", "replace")
+        excerpt = answer.body.decode("utf-8", "replace")  # its first BODY_EXCERPT bytes
         raise _status_error(url, status, excerpt, answer.headers)
 
     async def close(self) -> None:

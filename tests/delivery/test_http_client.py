@@ -188,6 +188,17 @@ def http(status: str = "200 OK", *headers: str, body: bytes = b"") -> bytes:
     return f"HTTP/1.1 {status}\r\n{lines}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
+def answering(*pieces: bytes, pause: float = 0.0) -> Script:
+    """Answer every request with the same bytes (sent in ``pieces``), keeping the
+    connection open."""
+
+    async def script(conn: Conn) -> None:
+        while await conn.request() is not None:
+            await conn.send(*pieces, pause=pause)
+
+    return script
+
+
 def echoing(*headers: str) -> Script:
     """Answer every request 200 with its own body, keeping the connection alive."""
 
@@ -388,11 +399,7 @@ async def test_answer_framings(
     body: bytes,
     kept: bool,
 ) -> None:
-    async def script(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(*pieces, pause=0.001)
-
-    async with RawServer(script) as server:
+    async with RawServer(answering(*pieces, pause=0.001)) as server:
         for n in range(2):
             answer = await client.post(server.url, {}, b"request %d" % n)
             assert answer.status == status
@@ -448,11 +455,7 @@ async def test_chunked_trailers_are_not_merged_into_the_answer_headers(
         b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nce-specversion: 1.0\r\n\r\n"
     )
 
-    async def script(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(answer_bytes)
-
-    async with RawServer(script) as server:
+    async with RawServer(answering(answer_bytes)) as server:
         answer = await client.post(server.url, {}, b"x")
         assert (answer.status, answer.body) == (200, b"hello")
         again = await client.post(server.url, {}, b"y")  # the trailer ended the message
@@ -794,11 +797,7 @@ async def test_answer_headers_are_case_insensitive_and_keep_repeats(client: Http
         b"SET-COOKIE: c=3\r\nContent-Length: 0\r\n\r\n"
     )
 
-    async def script(conn: Conn) -> None:
-        while await conn.request() is not None:
-            await conn.send(answer_bytes)
-
-    async with RawServer(script) as server:
+    async with RawServer(answering(answer_bytes)) as server:
         answer = await client.post(server.url, {}, b"x")
     assert isinstance(answer, HttpAnswer)
     assert isinstance(answer.headers, CIMultiDictProxy)
