@@ -199,6 +199,19 @@ def answering(*pieces: bytes, pause: float = 0.0) -> Script:
     return script
 
 
+def echoing_after(gate: asyncio.Event, held: bytes, *headers: str) -> Script:
+    """:func:`echoing`, except that a request whose body is ``held`` is answered only once
+    ``gate`` is set."""
+
+    async def script(conn: Conn) -> None:
+        while (request := await conn.request()) is not None:
+            if request.body == held:
+                await gate.wait()
+            await conn.send(http("200 OK", *headers, body=request.body))
+
+    return script
+
+
 def echoing(*headers: str) -> Script:
     """Answer every request 200 with its own body, keeping the connection alive."""
 
@@ -926,13 +939,7 @@ async def test_close_closes_idle_connections_and_in_use_ones_after_their_answer(
 ) -> None:
     gate = asyncio.Event()
 
-    async def script(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            if request.body == b"held":
-                await gate.wait()
-            await conn.send(http("200 OK", body=request.body))
-
-    async with RawServer(script) as server:
+    async with RawServer(echoing_after(gate, b"held")) as server:
         # three requests at once open three connections, then idle in the pool
         await asyncio.gather(*(client.post(server.url, {}, b"%d" % n) for n in range(3)))
         assert len(server.connections) == 3
@@ -960,14 +967,8 @@ async def test_close_closes_idle_connections_and_in_use_ones_after_their_answer(
 async def test_cancelled_waiter_leaves_the_pool_whole() -> None:
     gate = asyncio.Event()
 
-    async def script(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            if request.body == b"first":
-                await gate.wait()
-            await conn.send(http("200 OK", body=request.body))
-
     client = HttpClient(connections_per_host=1)
-    async with RawServer(script) as server:
+    async with RawServer(echoing_after(gate, b"first")) as server:
         try:
             first = asyncio.create_task(client.post(server.url, {}, b"first"))
             await until(lambda: server.requests, "the first request arrived", PROMPT)
@@ -997,12 +998,6 @@ async def test_waiter_cancelled_as_it_is_handed_the_connection(kept: bool) -> No
     gate = asyncio.Event()
     close = () if kept else ("Connection: close",)
 
-    async def script(conn: Conn) -> None:
-        while (request := await conn.request()) is not None:
-            if request.body == b"first":
-                await gate.wait()
-            await conn.send(http("200 OK", *close, body=request.body))
-
     client = HttpClient(connections_per_host=1)
     tasks: dict[str, asyncio.Task[HttpAnswer]] = {}
 
@@ -1011,7 +1006,7 @@ async def test_waiter_cancelled_as_it_is_handed_the_connection(kept: bool) -> No
         tasks["second"].cancel()  # it was just handed the connection, and has not run
         return answer
 
-    async with RawServer(script) as server:
+    async with RawServer(echoing_after(gate, b"first", *close)) as server:
         try:
             first = asyncio.create_task(first_then_cancel_the_second())
             await until(lambda: server.requests, "the first request arrived", PROMPT)
