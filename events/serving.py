@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -14,10 +16,17 @@ class PortInUse(FnEventsError, OSError):
 
 
 async def listen(runner: web.AppRunner, host: str, port: int, what: str, fix: str) -> None:
-    """Start ``runner`` on ``host:port``; PortInUse says who wanted the port and ``fix``
+    """Start ``runner`` on ``host:port``, with :func:`binding`'s errors."""
+    with binding(what, host, port, fix):
+        await web.TCPSite(runner, host, port).start()
+
+
+@contextmanager
+def binding(what: str, host: str, port: int, fix: str) -> Iterator[None]:
+    """Around listening on ``host:port``: PortInUse says who wanted the port and ``fix``
     (e.g. "pass --port N or --port 0"); other socket errors name the address."""
     try:
-        await web.TCPSite(runner, host, port).start()
+        yield
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(f"{what}: port {port} is in use; {fix}") from None

@@ -1,6 +1,6 @@
 """HTTP ingest's and the sources' shortcuts against the general code they stand for.
 
-- :func:`sources.http.claims_cloudevent` looks two names up in aiohttp's case-insensitive
+- :func:`sources.http.claims_cloudevent` looks two names up in a request's case-insensitive
   headers instead of lower-casing every header into a dict as
   :func:`events.bindings.http.is_cloudevent` does: generated header sets (names in any
   case, repeated, ``ce-`` look-alikes, non-ASCII names, content types with parameters,
@@ -10,25 +10,16 @@
   second, must read as ``datetime.isoformat`` (what ``now_rfc3339`` uses) writes them.
 - :func:`sources.normalize.content_ids` hashes a fixed first part once: generated paths
   and bodies must give ``content_id``'s ids.
-- :func:`sources.http._body_at_hand` takes a body that has all arrived without waiting:
-  generated bodies fed to aiohttp's own ``StreamReader`` (in one piece or several, with
-  the end, or a failure) must give what the reading loop ``_body`` gives, or the same
-  error; a body not all there yet is left to that loop (None).
 
 ``FNEVENTS_FASTPATH_CASES`` sets the number of cases (default 100,000).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from aiohttp import web
-from aiohttp.base_protocol import BaseProtocol
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from events.bindings.http import is_cloudevent
@@ -151,65 +142,3 @@ def test_content_ids_match_content_id() -> None:
             if len(mismatches) > 20:
                 break
     assert not mismatches
-
-
-class _Request:
-    """A stand-in for aiohttp's BaseRequest, which _body and _body_at_hand only read
-    ``content`` from (a labelled test double: the stream itself is aiohttp's)."""
-
-    def __init__(self, content: StreamReader) -> None:
-        self.content = content
-
-
-def _stream(loop: asyncio.AbstractEventLoop, chunks: list[bytes], end: str) -> StreamReader:
-    stream = StreamReader(BaseProtocol(loop), 2**16, loop=loop)
-    for chunk in chunks:
-        stream.feed_data(chunk)
-    if end in ("eof", "eof, then error"):
-        stream.feed_eof()
-    if end in ("error", "eof, then error"):
-        stream.set_exception(web.RequestPayloadError("corrupt"))
-    return stream
-
-
-async def _general(chunks: list[bytes], end: str, limit: int) -> object:
-    stream = _stream(asyncio.get_running_loop(), chunks, end)
-    try:
-        return await ingest._body(_Request(stream), limit)  # type: ignore[arg-type]
-    except (ingest._TooLarge, web.RequestPayloadError) as exc:
-        return type(exc).__name__
-
-
-def _at_hand(chunks: list[bytes], end: str, limit: int) -> object:
-    stream = _stream(asyncio.get_running_loop(), chunks, end)
-    try:
-        body = ingest._body_at_hand(_Request(stream), limit)  # type: ignore[arg-type]
-    except (ingest._TooLarge, web.RequestPayloadError) as exc:
-        return type(exc).__name__
-    return "waits" if body is None else body
-
-
-@pytest.mark.asyncio
-async def test_body_at_hand_takes_what_the_reading_loop_takes() -> None:
-    rng = random.Random(31)
-    mismatches, taken = [], 0
-    for case in range(CASES):
-        chunks = [rng.randbytes(rng.randrange(1, 200)) for _ in range(rng.choice([0, 1, 1, 2, 5]))]
-        end = rng.choices(["eof", "open", "error", "eof, then error"], [85, 5, 5, 5])[0]
-        limit = rng.choice([0, 10, 100, 1000, 10**6])
-        ours = _at_hand(chunks, end, limit)
-        if ours == "waits":  # left to the reading loop, as the handler does
-            if end == "eof":  # all there: it should have been taken
-                mismatches.append((case, chunks, end, limit, ours))
-            continue
-        if end == "open":  # not all there: it must leave the body to the reading loop
-            mismatches.append((case, chunks, end, limit, ours))
-            continue
-        taken += 1
-        theirs = await _general(chunks, end, limit)
-        if ours != theirs:
-            mismatches.append((case, chunks, end, limit, ours, theirs))
-        if len(mismatches) > 20:
-            break
-    assert not mismatches
-    assert taken > CASES * 0.8

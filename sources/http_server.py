@@ -1,0 +1,601 @@
+"""The HTTP/1.1 server under the ``http`` source: requests in, answers out, in order.
+
+Why not aiohttp's server: an ingest request needs one thing, its whole body handed to one
+function and the answer written back on a kept-alive connection. aiohttp's server did far
+more per request (a request object, a payload stream, a response object, its router's
+machinery), and it and its client took most of the ingest's time in a profile. This
+server parses with httptools (llhttp, the parser Node.js runs) on an
+``asyncio.Protocol``, and keeps what a client relies on:
+
+- keep-alive (HTTP/1.1, and HTTP/1.0 that asks for it) and pipelining: answers go back
+  in the order the requests came, one request is handled at a time per connection;
+- ``Content-Length`` and chunked bodies; ``Content-Encoding`` gzip and deflate (zlib or
+  raw) decompressed, never past the body limit;
+- ``Expect: 100-continue``: the client is told to go on only if the request is not
+  refused on its head; a refused one is answered at once and the connection closed, so
+  the client need not send the body;
+- a request refused on its head (:data:`Screen`) is answered before its body is read;
+  what is left of the body is thrown away and the connection stays open, unless the
+  body is too large: then the answer is sent, the connection half-closed and drained
+  briefly, and closed (a close with unread bytes would reset it and could lose the
+  answer);
+- a request that cannot be read gets a 400 (a 431 for a head past
+  :data:`MAX_HEAD_BYTES`) and the connection is closed;
+- a connection with no request in progress and no bytes for :data:`IDLE_SECONDS` is
+  closed (aiohttp's keep-alive timeout);
+- a client that does not read its answers stops being read from (flow control), so
+  pipelined requests cannot pile up in memory.
+
+Every answer, including the server's own refusals, comes from the caller's
+:data:`Answering` functions, so the source decides the body (JSON) of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import NoReturn
+from urllib.parse import unquote
+
+import httptools
+from multidict import CIMultiDict
+
+log = logging.getLogger(__name__)
+
+#: The most bytes of a request target (414 past it), of one header line (431), of all
+#: the head (431), and the most header lines (431); aiohttp's limits but the last.
+MAX_TARGET_BYTES = 8190
+MAX_HEADER_BYTES = 8190
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 128
+#: Seconds a connection may sit with no request in progress before it is closed.
+IDLE_SECONDS = 75.0
+#: Seconds a refused client's remaining bytes are drained before its connection closes.
+LINGER_SECONDS = 2.0
+#: Requests read ahead on one connection before reading from it pauses.
+MAX_PIPELINED = 32
+INTERNAL_ERROR = "internal error in the HTTP ingest (logged); send again later"
+#: Seconds in-flight requests get to be answered when the server stops.
+STOP_GRACE_SECONDS = 10.0
+
+
+@dataclass(slots=True)
+class Request:
+    """One request: its head, and its body (decompressed) once it has been read."""
+
+    method: str
+    path: str  #: percent-decoded, without the query
+    headers: CIMultiDict[str]  #: values decoded as UTF-8; other bytes as lone surrogates
+    http_11: bool
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str] | None = None
+
+
+class TooLarge(Exception):
+    """The body is past the limit the screen allowed."""
+
+
+#: The answer to a request refused on its head, if it is (None: read the body).
+Screen = Callable[[Request], Answer | None]
+#: The answer to a request whose body has been read.
+Handle = Callable[[Request], Awaitable[Answer]]
+#: The answer to a request that cannot be read or handled: (status, reason) -> answer.
+Fail = Callable[[int, str], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Answering:
+    """What the server calls: ``screen`` each head, ``handle`` each request read,
+    ``fail`` for what went wrong; ``max_body`` bounds every (decompressed) body."""
+
+    screen: Screen
+    handle: Handle
+    fail: Fail
+    max_body: int
+
+
+class Server:
+    """Serves ``answering`` on a host and port until :meth:`close`."""
+
+    def __init__(self, answering: Answering) -> None:
+        self.answering = answering
+        self.connections: set[_Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port)
+        self._sweeper = loop.create_task(self._sweep_idle())
+
+    async def close(self) -> None:
+        """Stop listening, give requests being handled :data:`STOP_GRACE_SECONDS` to be
+        answered, and close every connection."""
+        if self._server is not None:
+            self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        busy = [c.handling for c in self.connections if c.handling is not None]
+        if busy:
+            await asyncio.wait(busy, timeout=STOP_GRACE_SECONDS)
+        for task in busy:
+            task.cancel()  # past the grace: the client sends again
+        for connection in list(self.connections):
+            connection.close()
+
+    async def _sweep_idle(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_SECONDS / 5)
+            cutoff = time.monotonic() - IDLE_SECONDS
+            for connection in list(self.connections):
+                if connection.handling is None and connection.last_read < cutoff:
+                    connection.close()
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing: the connection is closing."""
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests, queues them, answers them in order."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.answering = server.answering
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.handling: asyncio.Task[None] | None = None
+        self.last_read = time.monotonic()
+        self._queue: deque[Request | Answer] = deque()  # waiting to be handled or written
+        self._closing = False  # after the queue is written, close
+        self._paused_writing = False
+        self._paused_reading = False
+        self._head_bytes = 0  # bytes read in data that completed no head
+        self._heads = 0  # heads completed
+        self._says_keep_alive = False  # an HTTP/1.0 client asked to keep the connection
+        self._replay: bytes | None = None  # a head asking to upgrade, to be read again
+        self._replayed = False
+        self._begin()
+
+    def _begin(self) -> None:
+        self._url = b""
+        self._raw_headers: list[tuple[str, str]] = []
+        self._request: Request | None = None
+        self._body: bytes | bytearray = b""
+        self._inflate: _Inflate | None = None
+        self._discard = False  # the request was answered on its head
+        self._discarded = 0
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self._queue.clear()  # never answered: the client sends them again
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        self._resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        if self._closing:
+            return  # draining a refused client, or after a request that closes
+        heads, upgrade_at = self._heads, None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:  # what a callback raised is inside
+            if not isinstance(exc.__context__, _Refused):
+                log.error("the HTTP ingest failed reading a request", exc_info=exc.__context__)
+                self._answer_last(self.answering.fail(500, INTERNAL_ERROR))
+                return
+        except httptools.HttpParserUpgrade as exc:
+            upgrade_at = exc.args[0]
+        except httptools.HttpParserError as exc:
+            self._unreadable(400, _parser_reason(exc))
+            return
+        if upgrade_at is not None:  # out of the except: what the replay raises is its own
+            self._upgrade_refused(data[upgrade_at:])
+            return
+        if self._request is _PENDING_HEAD and self._heads == heads:
+            self._head_bytes += len(data)  # a head still being read, over several reads
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._unreadable(431, f"the request's head is past {MAX_HEAD_BYTES} bytes")
+        else:
+            self._head_bytes = 0
+
+    def _upgrade_refused(self, rest: bytes) -> None:
+        """llhttp stops at the head of a request that asks to switch protocols (curl's
+        ``--http2`` on ``http://`` asks on a POST with its body). No protocol is switched
+        to here (RFC 9110 7.8 lets a server ignore the ask): the head is read again
+        without ``Upgrade`` by a new parser, followed by the body. A CONNECT's tunnel
+        cannot be read as HTTP: after its answer the connection closes."""
+        replay, self._replay = self._replay, None
+        if replay is None:
+            self._close_after_queue()
+            return
+        self.parser = httptools.HttpRequestParser(self)
+        self._replayed = True  # once: a head that asks again (PRI *) is answered, then closed
+        self.data_received(replay + rest)
+
+    def eof_received(self) -> bool:
+        """The client sends no more: answer what it sent whole, then close."""
+        self._closing = True
+        self._request = None  # a request cut short is not taken
+        return bool(self._queue) or self.handling is not None  # True: keep it to answer
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._begin()
+        self._request = _PENDING_HEAD
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_TARGET_BYTES:
+            self._unreadable(414, f"the request target is longer than {MAX_TARGET_BYTES} bytes")
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._raw_headers
+        if len(name) + len(value) > MAX_HEADER_BYTES or len(headers) == MAX_HEADERS:
+            limits = f"{MAX_HEADERS} header lines of up to {MAX_HEADER_BYTES} bytes"
+            self._unreadable(431, f"the request's headers are past the limits: {limits}")
+            raise _Refused
+        headers.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        self._heads += 1
+        parser = self.parser
+        replayed, self._replayed = self._replayed, False
+        if parser.should_upgrade() and not replayed and parser.get_method() != b"CONNECT":
+            self._replay = self._head_without_upgrade()
+            return  # read again: see _upgrade_refused
+        request = Request(
+            parser.get_method().decode("ascii", "replace"),
+            _path(self._url),
+            CIMultiDict(self._raw_headers),
+            parser.get_http_version() == "1.1",
+        )
+        self._request = request
+        if not request.http_11 and parser.should_keep_alive():
+            self._says_keep_alive = True
+        expect = request.headers.get("Expect")
+        expects = request.http_11 and expect is not None and expect.lower() == "100-continue"
+        refusal = (
+            self.answering.screen(request) or self._too_large(request) or self._decoder(request)
+        )
+        if refusal is not None:
+            self._discard = True  # what comes of the body is thrown away
+            if expects or refusal.status == 413 or not parser.should_keep_alive():
+                # the client waits for a 100 that will not come, or the body is not wanted
+                self._answer_last(refusal)
+                raise _Refused
+            self._push(refusal)
+            return
+        if expects and not self._queue and self.handling is None and self.transport:
+            # told to go on only with nothing answered ahead of it, where a 100 would be
+            # taken as another request's; otherwise the client sends after its own wait
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _head_without_upgrade(self) -> bytes:
+        parser = self.parser
+        version = parser.get_http_version().encode()
+        lines = [b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)]
+        lines += [
+            f"{name}: {value}".encode("utf-8", "surrogateescape")
+            for name, value in self._raw_headers
+            if name.lower() != "upgrade"
+        ]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    def _too_large(self, request: Request) -> Answer | None:
+        declared = request.headers.get("Content-Length")
+        limit = self.answering.max_body
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return self.answering.fail(413, f"body larger than maxBodyBytes ({limit})")
+        return None
+
+    def _decoder(self, request: Request) -> Answer | None:
+        """Set up the body's decompression; a 415 for a coding not taken."""
+        encoding = request.headers.get("Content-Encoding")
+        if encoding is not None:
+            try:
+                self._inflate = _Inflate.of(encoding, self.answering.max_body)
+            except _Unsupported as exc:
+                return self.answering.fail(415, str(exc))
+        return None
+
+    def on_body(self, chunk: bytes) -> None:
+        if self._discard:  # answered on its head: thrown away, up to a body's worth
+            self._discarded += len(chunk)
+            if self._discarded > self.answering.max_body:
+                self._close_after_queue()
+                raise _Refused
+            return
+        try:
+            self._append(chunk if self._inflate is None else self._inflate.feed(chunk))
+        except TooLarge:
+            self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
+        except _Undecodable as exc:
+            self._refuse_body(400, str(exc))
+
+    def _append(self, chunk: bytes) -> None:
+        body = self._body
+        if not body:
+            self._body = body = chunk
+        else:
+            if type(body) is bytes:
+                self._body = body = bytearray(body)
+            body += chunk
+        if len(body) > self.answering.max_body:
+            raise TooLarge
+
+    def on_message_complete(self) -> None:
+        if self._replay is not None:
+            return  # a head to be read again (see _upgrade_refused)
+        request = self._request
+        assert request is not None and request is not _PENDING_HEAD
+        if self._discard:
+            self._request = None
+        else:
+            self._take_body(request)
+        if not self.parser.should_keep_alive():
+            # answer what is queued, this request last, then close; nothing after it is read
+            self._close_after_queue()
+            raise _Refused
+
+    def _take_body(self, request: Request) -> None:
+        try:
+            if self._inflate is not None:
+                self._append(self._inflate.finish())
+        except TooLarge:
+            self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
+        except _Undecodable as exc:
+            self._refuse_body(400, str(exc))
+        body = self._body
+        request.body = body if type(body) is bytes else bytes(body)
+        self._push(request)
+        self._request = None
+
+    # -- answering in order --------------------------------------------------------------
+
+    def _push(self, item: Request | Answer) -> None:
+        queue = self._queue
+        queue.append(item)
+        if len(queue) >= MAX_PIPELINED:
+            self._pause_reading()
+        if self.handling is None:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Write what is ready at the head of the queue; start handling the first
+        request; close once the queue is empty if the connection is closing."""
+        queue = self._queue
+        while queue:
+            item = queue[0]
+            if type(item) is Request:
+                self.handling = asyncio.get_running_loop().create_task(self._handle(item))
+                return
+            queue.popleft()
+            self._write(item)  # type: ignore[arg-type]
+        self._resume_reading()
+        if self._closing and self._request is None:
+            self._linger()
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            answer = await self.answering.handle(request)
+        except Exception:
+            log.exception("the HTTP ingest failed on a request to %s", request.path)
+            answer = self.answering.fail(500, INTERNAL_ERROR)
+            self._queue.clear()  # what was read ahead is not answered; clients send again
+            self._queue.append(request)
+            self._closing = True
+            self._request = None
+        self.handling = None
+        if self.transport is None:
+            return  # the client went away; its queue is gone
+        self._queue.popleft()
+        self._write(answer)
+        self._advance()
+
+    def _write(self, answer: Answer) -> None:
+        if self.transport is None:
+            return
+        closing = self._closing and not self._queue and self._request is None
+        self.transport.write(_encode(answer, closing, self._says_keep_alive))
+
+    # -- refusing and closing ------------------------------------------------------------
+
+    def _refuse_body(self, status: int, reason: str) -> NoReturn:
+        """The body cannot be taken: answer (after what is ahead), then close."""
+        self._discard = True
+        self._answer_last(self.answering.fail(status, reason))
+        raise _Refused
+
+    def _unreadable(self, status: int, reason: str) -> None:
+        self._answer_last(self.answering.fail(status, f"the request could not be read: {reason}"))
+
+    def _answer_last(self, answer: Answer) -> None:
+        """Answer ``answer`` after what is queued, then close; nothing more is read."""
+        self._closing = True
+        self._request = None
+        self._push(answer)
+
+    def _close_after_queue(self) -> None:
+        self._closing = True
+        self._request = None
+        if not self._queue and self.handling is None:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Half-close, drain what the client still sends for a while, then close."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self._resume_reading()
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
+
+    def _pause_reading(self) -> None:
+        if not self._paused_reading and self.transport is not None:
+            self._paused_reading = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if (
+            self._paused_reading
+            and not self._paused_writing
+            and len(self._queue) < MAX_PIPELINED
+            and self.transport is not None
+        ):
+            self._paused_reading = False
+            self.transport.resume_reading()
+
+
+#: Stands for a request whose head is still being read.
+_PENDING_HEAD = Request("", "", CIMultiDict(), True)
+
+
+def _path(url: bytes) -> str:
+    if not url.startswith(b"/"):  # absolute form (RFC 9112 3.2.2), as proxies send
+        with contextlib.suppress(httptools.HttpParserInvalidURLError):  # "*" (OPTIONS *)
+            url = httptools.parse_url(url).path or b"/"
+    path = url.partition(b"?")[0].partition(b"#")[0].decode("utf-8", "surrogateescape")
+    if "%" not in path:
+        return path
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return path  # not UTF-8 once decoded: no source's path, shown as it came
+
+
+def _parser_reason(exc: httptools.HttpParserError) -> str:
+    return str(exc) or type(exc).__name__  # llhttp's own words: "Invalid header value char"
+
+
+class _Unsupported(ValueError):
+    pass
+
+
+class _Undecodable(ValueError):
+    pass
+
+
+class _Inflate:
+    """Decompresses a body as it arrives, never producing more than ``limit`` bytes."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding
+        self.limit = limit
+        self.produced = 0
+        self.inflater: zlib._Decompress | None = None
+
+    @classmethod
+    def of(cls, header: str, limit: int) -> _Inflate | None:
+        encoding = header.strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            return cls(encoding, limit)
+        if encoding in ("", "identity"):
+            return None
+        raise _Unsupported(
+            f"Content-Encoding {header!r} is not taken; send gzip, deflate or identity"
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.inflater is None:
+            self.inflater = zlib.decompressobj(self._window(chunk))
+        try:
+            out = self.inflater.decompress(chunk, self.limit + 1 - self.produced)
+        except zlib.error:
+            raise self._undecodable() from None
+        self.produced += len(out)
+        if self.produced > self.limit or self.inflater.unconsumed_tail:
+            raise TooLarge
+        return out
+
+    def finish(self) -> bytes:
+        """What is left, or :class:`_Undecodable` if the compressed data ended early."""
+        if self.inflater is None:
+            return b""  # an empty body
+        out = self.inflater.flush()
+        if not self.inflater.eof:
+            raise self._undecodable()
+        return out
+
+    def _window(self, first: bytes) -> int:
+        if self.encoding != "deflate":
+            return 16 + zlib.MAX_WBITS  # a gzip header and trailer
+        # deflate should be zlib-wrapped (RFC 9110 8.4.1.2); some clients send it raw
+        return zlib.MAX_WBITS if first[0] & 0x0F == 8 else -zlib.MAX_WBITS
+
+    def _undecodable(self) -> _Undecodable:
+        return _Undecodable(
+            f"the body could not be read: it does not decode as Content-Encoding {self.encoding}"
+        )
+
+
+_STATUS_LINES = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
+}
+
+
+def _encode(answer: Answer, closing: bool, says_keep_alive: bool) -> bytes:
+    body = answer.body
+    head = [
+        _STATUS_LINES.get(answer.status) or b"HTTP/1.1 %d Unknown\r\n" % answer.status,
+        b"Content-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n"
+        % (answer.content_type.encode(), len(body), _date()),
+    ]
+    if answer.headers:
+        head += [f"{name}: {value}\r\n".encode() for name, value in answer.headers.items()]
+    if closing:
+        head.append(b"Connection: close\r\n")
+    elif says_keep_alive:  # HTTP/1.0 closes unless told otherwise
+        head.append(b"Connection: keep-alive\r\n")
+    return b"".join(head) + b"\r\n" + body
+
+
+_date_cache: list = [0, b""]
+
+
+def _date() -> bytes:
+    """The Date header's value (RFC 9110 6.6.1), formatted once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True).encode()]
+    return _date_cache[1]
