@@ -5,12 +5,12 @@ function and the answer written back on a kept-alive connection. aiohttp's serve
 more per request (a request object, a payload stream, a response object, its router's
 machinery), and it and its client took most of the ingest's time in a profile. This
 server parses with httptools (llhttp, the parser Node.js runs) on an
-``asyncio.Protocol``, and keeps what a client relies on:
+``asyncio.Protocol`` (asyncio's loop or uvloop), and keeps what a client relies on:
 
 - keep-alive (HTTP/1.1, and HTTP/1.0 that asks for it) and pipelining: answers go back
   in the order the requests came, one request is handled at a time per connection;
-- ``Content-Length`` and chunked bodies; ``Content-Encoding`` gzip and deflate (zlib or
-  raw) decompressed, never past the body limit;
+- ``Content-Length`` and chunked bodies, ``Content-Encoding`` undone
+  (:mod:`sources.http_bodies`), never past the body limit;
 - ``Expect: 100-continue``: the client is told to go on only if the request is not
   refused on its head; a refused one is answered at once and the connection closed, so
   the client need not send the body;
@@ -19,8 +19,11 @@ server parses with httptools (llhttp, the parser Node.js runs) on an
   body is too large: then the answer is sent, the connection half-closed and drained
   briefly, and closed (a close with unread bytes would reset it and could lose the
   answer);
-- a request that cannot be read gets a 400 (a 431 for a head past
-  :data:`MAX_HEAD_BYTES`) and the connection is closed;
+- a request that cannot be read gets a 400 (414 and 431 past the head's limits) and
+  the connection is closed;
+- a request that asks to switch protocols is read as HTTP/1.1 (see
+  :meth:`_Connection._upgrade_refused`);
+- the answer to ``HEAD`` has no body;
 - a connection with no request in progress and no bytes for :data:`IDLE_SECONDS` is
   closed (aiohttp's keep-alive timeout);
 - a client that does not read its answers stops being read from (flow control), so
@@ -36,7 +39,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -48,22 +50,25 @@ from urllib.parse import unquote
 import httptools
 from multidict import CIMultiDict
 
+from sources.http_bodies import Inflate, TooLarge, Undecodable, Unsupported
+
 log = logging.getLogger(__name__)
 
 #: The most bytes of a request target (414 past it), of one header line (431), of all
-#: the head (431), and the most header lines (431); aiohttp's limits but the last.
+#: the head (431), and the most header lines (431); aiohttp's limits but the third.
 MAX_TARGET_BYTES = 8190
 MAX_HEADER_BYTES = 8190
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 128
 #: Seconds a connection may sit with no request in progress before it is closed.
 IDLE_SECONDS = 75.0
-#: Seconds a refused client's remaining bytes are drained before its connection closes.
+#: Seconds a closing connection's answer has to be read, and the client's remaining
+#: bytes are drained, before the connection is dropped.
 LINGER_SECONDS = 2.0
 #: Requests read ahead on one connection before reading from it pauses.
 MAX_PIPELINED = 32
 INTERNAL_ERROR = "internal error in the HTTP ingest (logged); send again later"
-#: Seconds in-flight requests get to be answered when the server stops.
+#: Seconds the requests being handled get to be answered when the server stops.
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -75,6 +80,7 @@ class Request:
     path: str  #: percent-decoded, without the query
     headers: CIMultiDict[str]  #: values decoded as UTF-8; other bytes as lone surrogates
     http_11: bool
+    keeps_alive: bool = True  #: what the client asked (HTTP/1.0 keeps alive only if asked)
     body: bytes = b""
 
 
@@ -84,10 +90,6 @@ class Answer:
     body: bytes
     content_type: str
     headers: Mapping[str, str] | None = None
-
-
-class TooLarge(Exception):
-    """The body is past the limit the screen allowed."""
 
 
 #: The answer to a request refused on its head, if it is (None: read the body).
@@ -124,17 +126,21 @@ class Server:
         self._sweeper = loop.create_task(self._sweep_idle())
 
     async def close(self) -> None:
-        """Stop listening, give requests being handled :data:`STOP_GRACE_SECONDS` to be
-        answered, and close every connection."""
+        """Stop listening and reading, give the requests being handled
+        :data:`STOP_GRACE_SECONDS` to be answered, and close every connection. Requests
+        read but not yet handled are not answered: their clients send them again."""
         if self._server is not None:
             self._server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for connection in list(self.connections):
+            connection.wind_down()
         busy = [c.handling for c in self.connections if c.handling is not None]
         if busy:
             await asyncio.wait(busy, timeout=STOP_GRACE_SECONDS)
         for task in busy:
-            task.cancel()  # past the grace: the client sends again
+            task.cancel()
+        await asyncio.gather(*busy, return_exceptions=True)
         for connection in list(self.connections):
             connection.close()
 
@@ -144,7 +150,7 @@ class Server:
             cutoff = time.monotonic() - IDLE_SECONDS
             for connection in list(self.connections):
                 if connection.handling is None and connection.last_read < cutoff:
-                    connection.close()
+                    connection.abort()  # not close: a client that reads nothing holds that
 
 
 class _Refused(Exception):
@@ -158,16 +164,18 @@ class _Connection(asyncio.Protocol):
         self.server = server
         self.answering = server.answering
         self.parser = httptools.HttpRequestParser(self)
+        # an asyncio.Transport, or uvloop's, which quacks alike but is no subclass
         self.transport: asyncio.Transport | None = None
         self.handling: asyncio.Task[None] | None = None
         self.last_read = time.monotonic()
-        self._queue: deque[Request | Answer] = deque()  # waiting to be handled or written
-        self._closing = False  # after the queue is written, close
+        #: requests to handle, and answers (with the request each answers) to write
+        self._queue: deque[Request | tuple[Answer, Request | None]] = deque()
+        self._closing = False  # once the queue is written, close
+        self._winding_down = False  # the server stops: handle nothing more
+        self._eof_written = False
         self._paused_writing = False
         self._paused_reading = False
-        self._head_bytes = 0  # bytes read in data that completed no head
-        self._heads = 0  # heads completed
-        self._says_keep_alive = False  # an HTTP/1.0 client asked to keep the connection
+        self._reads = 0
         self._replay: bytes | None = None  # a head asking to upgrade, to be read again
         self._replayed = False
         self._begin()
@@ -176,16 +184,18 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._raw_headers: list[tuple[str, str]] = []
         self._request: Request | None = None
+        self._head_read = self._reads  # the read in which the head began
+        self._head_bytes = 0  # of the head's lines the parser has handed over
+        self._head_tail = 0  # of the reads after the one the head began in
         self._body: bytes | bytearray = b""
-        self._inflate: _Inflate | None = None
+        self._inflate: Inflate | None = None
         self._discard = False  # the request was answered on its head
         self._discarded = 0
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -203,44 +213,10 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
-        if self._closing:
-            return  # draining a refused client, or after a request that closes
-        heads, upgrade_at = self._heads, None
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:  # what a callback raised is inside
-            if not isinstance(exc.__context__, _Refused):
-                log.error("the HTTP ingest failed reading a request", exc_info=exc.__context__)
-                self._answer_last(self.answering.fail(500, INTERNAL_ERROR))
-                return
-        except httptools.HttpParserUpgrade as exc:
-            upgrade_at = exc.args[0]
-        except httptools.HttpParserError as exc:
-            self._unreadable(400, _parser_reason(exc))
-            return
-        if upgrade_at is not None:  # out of the except: what the replay raises is its own
-            self._upgrade_refused(data[upgrade_at:])
-            return
-        if self._request is _PENDING_HEAD and self._heads == heads:
-            self._head_bytes += len(data)  # a head still being read, over several reads
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._unreadable(431, f"the request's head is past {MAX_HEAD_BYTES} bytes")
-        else:
-            self._head_bytes = 0
-
-    def _upgrade_refused(self, rest: bytes) -> None:
-        """llhttp stops at the head of a request that asks to switch protocols (curl's
-        ``--http2`` on ``http://`` asks on a POST with its body). No protocol is switched
-        to here (RFC 9110 7.8 lets a server ignore the ask): the head is read again
-        without ``Upgrade`` by a new parser, followed by the body. A CONNECT's tunnel
-        cannot be read as HTTP: after its answer the connection closes."""
-        replay, self._replay = self._replay, None
-        if replay is None:
-            self._close_after_queue()
-            return
-        self.parser = httptools.HttpRequestParser(self)
-        self._replayed = True  # once: a head that asks again (PRI *) is answered, then closed
-        self.data_received(replay + rest)
+        self._reads += 1
+        rest: bytes | memoryview | None = data
+        while rest is not None and not self._closing:
+            rest = self._feed(rest)
 
     def eof_received(self) -> bool:
         """The client sends no more: answer what it sent whole, then close."""
@@ -251,6 +227,70 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def wind_down(self) -> None:
+        """The server stops: read nothing more, answer only the request being handled."""
+        self._winding_down = True
+        self._pause_reading()
+        self._close_after_queue()
+
+    # -- parsing -------------------------------------------------------------------------
+
+    def _feed(self, data: bytes | memoryview) -> memoryview | None:
+        """Parse ``data``; what is left of it to parse after a head read again (see
+        :meth:`_upgrade_refused`), else None."""
+        upgrade_at = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:  # what a callback raised is inside
+            if not isinstance(exc.__context__, _Refused):
+                log.error("the HTTP ingest failed reading a request", exc_info=exc.__context__)
+                self._answer_last(self.answering.fail(500, INTERNAL_ERROR))
+            return None
+        except httptools.HttpParserUpgrade as exc:
+            upgrade_at = exc.args[0]
+        except httptools.HttpParserError as exc:
+            self._unreadable(400, _parser_reason(exc))
+            return None
+        if upgrade_at is not None:  # out of the except: what the replay raises is its own
+            return self._upgrade_refused(memoryview(data)[upgrade_at:])
+        if self._request is _PENDING_HEAD and self._head_read != self._reads:
+            # the head began in an earlier read and goes on: all of this read is the head's
+            self._head_tail += len(data)
+            if self._head_tail > MAX_HEAD_BYTES:
+                self._unreadable(431, f"the request's head is past {MAX_HEAD_BYTES} bytes")
+        return None
+
+    def _upgrade_refused(self, rest: memoryview) -> memoryview | None:
+        """llhttp stops at the head of a request that asks to switch protocols (curl's
+        ``--http2`` on ``http://`` asks on a POST with its body). No protocol is switched
+        to here (RFC 9110 7.8 lets a server ignore the ask): a new parser reads the head
+        again without ``Upgrade``, then the body. A CONNECT's tunnel, or a head that
+        asks again (``PRI *``), cannot be read as HTTP/1.1: after the answer the
+        connection closes."""
+        replay, self._replay = self._replay, None
+        if replay is None:
+            self._close_after_queue()
+            return None
+        self.parser = httptools.HttpRequestParser(self)
+        self._replayed = True
+        self._feed(replay)  # a head alone, that asks nothing: never read again itself
+        return rest if rest and not self._closing else None
+
+    def _head_without_upgrade(self) -> bytes:
+        parser = self.parser
+        version = parser.get_http_version().encode()
+        lines = [b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)]
+        lines += [
+            f"{name}: {value}".encode("utf-8", "surrogateescape")
+            for name, value in self._raw_headers
+            if name.lower() != "upgrade"
+        ]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     # -- httptools callbacks -------------------------------------------------------------
 
@@ -266,16 +306,20 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         headers = self._raw_headers
-        if len(name) + len(value) > MAX_HEADER_BYTES or len(headers) == MAX_HEADERS:
+        line = len(name) + len(value)
+        self._head_bytes += line + 4  # ": " and CRLF
+        if line > MAX_HEADER_BYTES or len(headers) == MAX_HEADERS:
             limits = f"{MAX_HEADERS} header lines of up to {MAX_HEADER_BYTES} bytes"
             self._unreadable(431, f"the request's headers are past the limits: {limits}")
+            raise _Refused
+        if self._head_bytes + len(self._url) > MAX_HEAD_BYTES:
+            self._unreadable(431, f"the request's head is past {MAX_HEAD_BYTES} bytes")
             raise _Refused
         headers.append(
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
         )
 
     def on_headers_complete(self) -> None:
-        self._heads += 1
         parser = self.parser
         replayed, self._replayed = self._replayed, False
         if parser.should_upgrade() and not replayed and parser.get_method() != b"CONNECT":
@@ -286,10 +330,9 @@ class _Connection(asyncio.Protocol):
             _path(self._url),
             CIMultiDict(self._raw_headers),
             parser.get_http_version() == "1.1",
+            parser.should_keep_alive(),
         )
         self._request = request
-        if not request.http_11 and parser.should_keep_alive():
-            self._says_keep_alive = True
         expect = request.headers.get("Expect")
         expects = request.http_11 and expect is not None and expect.lower() == "100-continue"
         refusal = (
@@ -297,27 +340,16 @@ class _Connection(asyncio.Protocol):
         )
         if refusal is not None:
             self._discard = True  # what comes of the body is thrown away
-            if expects or refusal.status == 413 or not parser.should_keep_alive():
+            if expects or refusal.status == 413 or not request.keeps_alive:
                 # the client waits for a 100 that will not come, or the body is not wanted
-                self._answer_last(refusal)
+                self._answer_last(refusal, request)
                 raise _Refused
-            self._push(refusal)
+            self._push((refusal, request))
             return
         if expects and not self._queue and self.handling is None and self.transport:
             # told to go on only with nothing answered ahead of it, where a 100 would be
             # taken as another request's; otherwise the client sends after its own wait
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def _head_without_upgrade(self) -> bytes:
-        parser = self.parser
-        version = parser.get_http_version().encode()
-        lines = [b"%s %s HTTP/%s" % (parser.get_method(), self._url, version)]
-        lines += [
-            f"{name}: {value}".encode("utf-8", "surrogateescape")
-            for name, value in self._raw_headers
-            if name.lower() != "upgrade"
-        ]
-        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def _too_large(self, request: Request) -> Answer | None:
         declared = request.headers.get("Content-Length")
@@ -331,8 +363,8 @@ class _Connection(asyncio.Protocol):
         encoding = request.headers.get("Content-Encoding")
         if encoding is not None:
             try:
-                self._inflate = _Inflate.of(encoding, self.answering.max_body)
-            except _Unsupported as exc:
+                self._inflate = Inflate.of(encoding, self.answering.max_body)
+            except Unsupported as exc:
                 return self.answering.fail(415, str(exc))
         return None
 
@@ -347,7 +379,7 @@ class _Connection(asyncio.Protocol):
             self._append(chunk if self._inflate is None else self._inflate.feed(chunk))
         except TooLarge:
             self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
-        except _Undecodable as exc:
+        except Undecodable as exc:
             self._refuse_body(400, str(exc))
 
     def _append(self, chunk: bytes) -> None:
@@ -365,10 +397,10 @@ class _Connection(asyncio.Protocol):
         if self._replay is not None:
             return  # a head to be read again (see _upgrade_refused)
         request = self._request
-        assert request is not None and request is not _PENDING_HEAD
         if self._discard:
             self._request = None
         else:
+            assert request is not None and request is not _PENDING_HEAD
             self._take_body(request)
         if not self.parser.should_keep_alive():
             # answer what is queued, this request last, then close; nothing after it is read
@@ -381,7 +413,7 @@ class _Connection(asyncio.Protocol):
                 self._append(self._inflate.finish())
         except TooLarge:
             self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
-        except _Undecodable as exc:
+        except Undecodable as exc:
             self._refuse_body(400, str(exc))
         body = self._body
         request.body = body if type(body) is bytes else bytes(body)
@@ -390,7 +422,7 @@ class _Connection(asyncio.Protocol):
 
     # -- answering in order --------------------------------------------------------------
 
-    def _push(self, item: Request | Answer) -> None:
+    def _push(self, item: Request | tuple[Answer, Request | None]) -> None:
         queue = self._queue
         queue.append(item)
         if len(queue) >= MAX_PIPELINED:
@@ -405,10 +437,13 @@ class _Connection(asyncio.Protocol):
         while queue:
             item = queue[0]
             if type(item) is Request:
+                if self._winding_down:
+                    queue.clear()  # not handled: its client sends it again
+                    break
                 self.handling = asyncio.get_running_loop().create_task(self._handle(item))
                 return
             queue.popleft()
-            self._write(item)  # type: ignore[arg-type]
+            self._write(*item)  # type: ignore[misc]
         self._resume_reading()
         if self._closing and self._request is None:
             self._linger()
@@ -427,31 +462,31 @@ class _Connection(asyncio.Protocol):
         if self.transport is None:
             return  # the client went away; its queue is gone
         self._queue.popleft()
-        self._write(answer)
+        self._write(answer, request)
         self._advance()
 
-    def _write(self, answer: Answer) -> None:
-        if self.transport is None:
+    def _write(self, answer: Answer, request: Request | None) -> None:
+        if self.transport is None or self._eof_written:
             return
         closing = self._closing and not self._queue and self._request is None
-        self.transport.write(_encode(answer, closing, self._says_keep_alive))
+        self.transport.write(_encode(answer, closing, request))
 
     # -- refusing and closing ------------------------------------------------------------
 
     def _refuse_body(self, status: int, reason: str) -> NoReturn:
         """The body cannot be taken: answer (after what is ahead), then close."""
         self._discard = True
-        self._answer_last(self.answering.fail(status, reason))
+        self._answer_last(self.answering.fail(status, reason), self._request)
         raise _Refused
 
     def _unreadable(self, status: int, reason: str) -> None:
         self._answer_last(self.answering.fail(status, f"the request could not be read: {reason}"))
 
-    def _answer_last(self, answer: Answer) -> None:
+    def _answer_last(self, answer: Answer, request: Request | None = None) -> None:
         """Answer ``answer`` after what is queued, then close; nothing more is read."""
         self._closing = True
         self._request = None
-        self._push(answer)
+        self._push((answer, request if request is not _PENDING_HEAD else None))
 
     def _close_after_queue(self) -> None:
         self._closing = True
@@ -462,29 +497,46 @@ class _Connection(asyncio.Protocol):
     def _linger(self) -> None:
         """Half-close, drain what the client still sends for a while, then close."""
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._eof_written:
+            return
+        self._eof_written = True
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:  # the client reset the connection meanwhile
+            transport.abort()
             return
         self._resume_reading()
-        if transport.can_write_eof():
-            transport.write_eof()
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self._drop, transport)
+
+    @staticmethod
+    def _drop(transport: asyncio.Transport) -> None:
+        """Close a lingering connection; abort it if its answer is still unread."""
+        if transport.get_write_buffer_size():
+            transport.abort()
         else:
             transport.close()
 
     def _pause_reading(self) -> None:
-        if not self._paused_reading and self.transport is not None:
+        transport = self.transport
+        if not self._paused_reading and transport is not None and not transport.is_closing():
             self._paused_reading = True
-            self.transport.pause_reading()
+            transport.pause_reading()
 
     def _resume_reading(self) -> None:
+        transport = self.transport
         if (
             self._paused_reading
             and not self._paused_writing
+            and not self._winding_down
             and len(self._queue) < MAX_PIPELINED
-            and self.transport is not None
+            and transport is not None
+            and not transport.is_closing()
         ):
             self._paused_reading = False
-            self.transport.resume_reading()
+            transport.resume_reading()
 
 
 #: Stands for a request whose head is still being read.
@@ -508,73 +560,13 @@ def _parser_reason(exc: httptools.HttpParserError) -> str:
     return str(exc) or type(exc).__name__  # llhttp's own words: "Invalid header value char"
 
 
-class _Unsupported(ValueError):
-    pass
-
-
-class _Undecodable(ValueError):
-    pass
-
-
-class _Inflate:
-    """Decompresses a body as it arrives, never producing more than ``limit`` bytes."""
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self.encoding = encoding
-        self.limit = limit
-        self.produced = 0
-        self.inflater: zlib._Decompress | None = None
-
-    @classmethod
-    def of(cls, header: str, limit: int) -> _Inflate | None:
-        encoding = header.strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            return cls(encoding, limit)
-        if encoding in ("", "identity"):
-            return None
-        raise _Unsupported(
-            f"Content-Encoding {header!r} is not taken; send gzip, deflate or identity"
-        )
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self.inflater is None:
-            self.inflater = zlib.decompressobj(self._window(chunk))
-        try:
-            out = self.inflater.decompress(chunk, self.limit + 1 - self.produced)
-        except zlib.error:
-            raise self._undecodable() from None
-        self.produced += len(out)
-        if self.produced > self.limit or self.inflater.unconsumed_tail:
-            raise TooLarge
-        return out
-
-    def finish(self) -> bytes:
-        """What is left, or :class:`_Undecodable` if the compressed data ended early."""
-        if self.inflater is None:
-            return b""  # an empty body
-        out = self.inflater.flush()
-        if not self.inflater.eof:
-            raise self._undecodable()
-        return out
-
-    def _window(self, first: bytes) -> int:
-        if self.encoding != "deflate":
-            return 16 + zlib.MAX_WBITS  # a gzip header and trailer
-        # deflate should be zlib-wrapped (RFC 9110 8.4.1.2); some clients send it raw
-        return zlib.MAX_WBITS if first[0] & 0x0F == 8 else -zlib.MAX_WBITS
-
-    def _undecodable(self) -> _Undecodable:
-        return _Undecodable(
-            f"the body could not be read: it does not decode as Content-Encoding {self.encoding}"
-        )
-
-
 _STATUS_LINES = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
 }
 
 
-def _encode(answer: Answer, closing: bool, says_keep_alive: bool) -> bytes:
+def _encode(answer: Answer, closing: bool, request: Request | None) -> bytes:
+    """``answer`` on the wire, as the answer to ``request`` (None: one that was not read)."""
     body = answer.body
     head = [
         _STATUS_LINES.get(answer.status) or b"HTTP/1.1 %d Unknown\r\n" % answer.status,
@@ -585,8 +577,10 @@ def _encode(answer: Answer, closing: bool, says_keep_alive: bool) -> bytes:
         head += [f"{name}: {value}\r\n".encode() for name, value in answer.headers.items()]
     if closing:
         head.append(b"Connection: close\r\n")
-    elif says_keep_alive:  # HTTP/1.0 closes unless told otherwise
+    elif request is not None and not request.http_11:  # HTTP/1.0 closes unless told
         head.append(b"Connection: keep-alive\r\n")
+    if request is not None and request.method == "HEAD":  # the length it would have
+        body = b""
     return b"".join(head) + b"\r\n" + body
 
 
