@@ -119,6 +119,7 @@ class Server:
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.closing = False
 
     async def start(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -129,10 +130,12 @@ class Server:
         """Stop listening and reading, give the requests being handled
         :data:`STOP_GRACE_SECONDS` to be answered, and close every connection. Requests
         read but not yet handled are not answered: their clients send them again."""
+        self.closing = True  # a connection the listener still hands over is closed at once
         if self._server is not None:
             self._server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for connection in list(self.connections):
             connection.wind_down()
         busy = [c.handling for c in self.connections if c.handling is not None]
@@ -142,7 +145,7 @@ class Server:
             task.cancel()
         await asyncio.gather(*busy, return_exceptions=True)
         for connection in list(self.connections):
-            connection.close()
+            connection.drop()
 
     async def _sweep_idle(self) -> None:
         while True:
@@ -175,7 +178,8 @@ class _Connection(asyncio.Protocol):
         self._eof_written = False
         self._paused_writing = False
         self._paused_reading = False
-        self._reads = 0
+        self._heard = False  # the parser called back during the current read
+        self._silent = 0  # bytes read since it last did
         self._replay: bytes | None = None  # a head asking to upgrade, to be read again
         self._replayed = False
         self._begin()
@@ -184,9 +188,7 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._raw_headers: list[tuple[str, str]] = []
         self._request: Request | None = None
-        self._head_read = self._reads  # the read in which the head began
         self._head_bytes = 0  # of the head's lines the parser has handed over
-        self._head_tail = 0  # of the reads after the one the head began in
         self._body: bytes | bytearray = b""
         self._inflate: Inflate | None = None
         self._discard = False  # the request was answered on its head
@@ -195,6 +197,9 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.server.closing:  # accepted as the server stops: never served
+            transport.abort()  # type: ignore[attr-defined]
+            return
         self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
 
@@ -213,7 +218,6 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
-        self._reads += 1
         rest: bytes | memoryview | None = data
         while rest is not None and not self._closing:
             rest = self._feed(rest)
@@ -233,17 +237,30 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def wind_down(self) -> None:
-        """The server stops: read nothing more, answer only the request being handled."""
+        """The server stops: read nothing more; answer the request being handled and the
+        refusals ahead of the first request that will not be (so answers stay in order,
+        and the last says ``Connection: close``)."""
         self._winding_down = True
         self._pause_reading()
+        kept: deque[Request | tuple[Answer, Request | None]] = deque()
+        for item in self._queue:
+            if type(item) is Request and not (not kept and self.handling is not None):
+                break  # not handled: its client sends it again, and what follows it
+            kept.append(item)
+        self._queue = kept
         self._close_after_queue()
+
+    def drop(self) -> None:
+        """Close; abort if the client has not read what was written (it may never)."""
+        if self.transport is not None:
+            _drop(self.transport)
 
     # -- parsing -------------------------------------------------------------------------
 
     def _feed(self, data: bytes | memoryview) -> memoryview | None:
         """Parse ``data``; what is left of it to parse after a head read again (see
         :meth:`_upgrade_refused`), else None."""
-        upgrade_at = None
+        upgrade_at, self._heard = None, False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:  # what a callback raised is inside
@@ -258,12 +275,20 @@ class _Connection(asyncio.Protocol):
             return None
         if upgrade_at is not None:  # out of the except: what the replay raises is its own
             return self._upgrade_refused(memoryview(data)[upgrade_at:])
-        if self._request is _PENDING_HEAD and self._head_read != self._reads:
-            # the head began in an earlier read and goes on: all of this read is the head's
-            self._head_tail += len(data)
-            if self._head_tail > MAX_HEAD_BYTES:
-                self._unreadable(431, f"the request's head is past {MAX_HEAD_BYTES} bytes")
+        self._check_silence(len(data))
         return None
+
+    def _check_silence(self, read: int) -> None:
+        """httptools holds a header or trailer line until it ends, and calls back only
+        then: bytes read with no call back at all are one line (or a chunk's extension)
+        growing. A valid one stays far below :data:`MAX_HEAD_BYTES`; past it, the
+        request is refused before that line takes more memory."""
+        if self._heard:
+            self._silent = 0
+            return
+        self._silent += read
+        if self._silent > MAX_HEAD_BYTES:
+            self._unreadable(431, f"a line of the request is past {MAX_HEAD_BYTES} bytes")
 
     def _upgrade_refused(self, rest: memoryview) -> memoryview | None:
         """llhttp stops at the head of a request that asks to switch protocols (curl's
@@ -295,16 +320,19 @@ class _Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._heard = True
         self._begin()
         self._request = _PENDING_HEAD
 
     def on_url(self, url: bytes) -> None:
+        self._heard = True
         self._url += url
         if len(self._url) > MAX_TARGET_BYTES:
             self._unreadable(414, f"the request target is longer than {MAX_TARGET_BYTES} bytes")
             raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._heard = True
         headers = self._raw_headers
         line = len(name) + len(value)
         self._head_bytes += line + 4  # ": " and CRLF
@@ -320,6 +348,7 @@ class _Connection(asyncio.Protocol):
         )
 
     def on_headers_complete(self) -> None:
+        self._heard = True
         parser = self.parser
         replayed, self._replayed = self._replayed, False
         if parser.should_upgrade() and not replayed and parser.get_method() != b"CONNECT":
@@ -340,7 +369,8 @@ class _Connection(asyncio.Protocol):
         )
         if refusal is not None:
             self._discard = True  # what comes of the body is thrown away
-            if expects or refusal.status == 413 or not request.keeps_alive:
+            closes = not request.keeps_alive or parser.should_upgrade()  # CONNECT
+            if expects or refusal.status == 413 or closes:
                 # the client waits for a 100 that will not come, or the body is not wanted
                 self._answer_last(refusal, request)
                 raise _Refused
@@ -369,6 +399,7 @@ class _Connection(asyncio.Protocol):
         return None
 
     def on_body(self, chunk: bytes) -> None:
+        self._heard = True
         if self._discard:  # answered on its head: thrown away, up to a body's worth
             self._discarded += len(chunk)
             if self._discarded > self.answering.max_body:
@@ -394,6 +425,7 @@ class _Connection(asyncio.Protocol):
             raise TooLarge
 
     def on_message_complete(self) -> None:
+        self._heard = True
         if self._replay is not None:
             return  # a head to be read again (see _upgrade_refused)
         request = self._request
@@ -437,9 +469,6 @@ class _Connection(asyncio.Protocol):
         while queue:
             item = queue[0]
             if type(item) is Request:
-                if self._winding_down:
-                    queue.clear()  # not handled: its client sends it again
-                    break
                 self.handling = asyncio.get_running_loop().create_task(self._handle(item))
                 return
             queue.popleft()
@@ -480,7 +509,17 @@ class _Connection(asyncio.Protocol):
         raise _Refused
 
     def _unreadable(self, status: int, reason: str) -> None:
-        self._answer_last(self.answering.fail(status, f"the request could not be read: {reason}"))
+        answer = self.answering.fail(status, f"the request could not be read: {reason}")
+        self._answer_last(answer, self._head_so_far())
+
+    def _head_so_far(self) -> Request | None:
+        """What the answer to a request cut short must know of it: its method (a HEAD's
+        answer has no body) and version, once the request line has been read."""
+        if self._request is not _PENDING_HEAD or not self._url:
+            return None
+        parser = self.parser
+        http_11 = parser.get_http_version() == "1.1"
+        return Request(parser.get_method().decode("ascii", "replace"), "", _NO_HEADERS, http_11)
 
     def _answer_last(self, answer: Answer, request: Request | None = None) -> None:
         """Answer ``answer`` after what is queued, then close; nothing more is read."""
@@ -509,15 +548,7 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         self._resume_reading()
-        asyncio.get_running_loop().call_later(LINGER_SECONDS, self._drop, transport)
-
-    @staticmethod
-    def _drop(transport: asyncio.Transport) -> None:
-        """Close a lingering connection; abort it if its answer is still unread."""
-        if transport.get_write_buffer_size():
-            transport.abort()
-        else:
-            transport.close()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, _drop, transport)
 
     def _pause_reading(self) -> None:
         transport = self.transport
@@ -539,8 +570,17 @@ class _Connection(asyncio.Protocol):
             transport.resume_reading()
 
 
+def _drop(transport: asyncio.Transport) -> None:
+    """Close a connection; abort it if what was written to it is still unread."""
+    if transport.get_write_buffer_size():
+        transport.abort()
+    else:
+        transport.close()
+
+
 #: Stands for a request whose head is still being read.
 _PENDING_HEAD = Request("", "", CIMultiDict(), True)
+_NO_HEADERS: CIMultiDict[str] = CIMultiDict()
 
 
 def _path(url: bytes) -> str:
