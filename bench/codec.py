@@ -49,7 +49,7 @@ from cloudevents.core.bindings import http as sdk_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkCloudEvent
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.bindings import http
 from events.bindings.sdk import to_sdk
 from events.bus import envelope
@@ -301,7 +301,7 @@ def _envelope_calls(event: CloudEvent) -> list[tuple[str, Call, Call]]:
 
 
 def run(quick: bool = False) -> list[Table]:
-    target = 0.06 if quick else 0.15  # seconds per timed repeat
+    target = sized(0.06 if quick else 0.15, 0.002)  # seconds per timed repeat
     fmt = JSONFormat()
     sdk_version = version("cloudevents")
     table = Table(

@@ -38,7 +38,7 @@ import importlib
 import time
 from collections.abc import Callable
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.cloudevent import CloudEvent
 from events.manifests.extensions import FilterSpec
 from triggers import celcore
@@ -191,7 +191,7 @@ def _sizes(checks: dict[str, Check], event: CloudEvent, seconds: float) -> dict[
 def run(quick: bool = False) -> list[Table]:
     fast = reading(92.5)
     checks, missing = _build(fast)
-    sizes = _sizes(checks, fast, SECONDS / 3 if quick else SECONDS)
+    sizes = _sizes(checks, fast, sized(SECONDS / 3 if quick else SECONDS, 0.005))
     best: dict[str, float] = {}
     for repeat in range(REPEATS):
         progress(f"filters: repeat {repeat + 1}/{REPEATS} over {len(checks)} rows")

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.observability.console import Console
@@ -124,6 +124,7 @@ async def _ours(bodies: list[bytes]) -> Run:
 
 async def _run(quick: bool) -> list[Table]:
     n, repeats = (2_000, 1) if quick else (10_000, 3)
+    n = sized(n, 100)
     bodies = _bodies(n)
     ours = reference = Run(0.0, [])
     for repeat in range(1, repeats + 1):

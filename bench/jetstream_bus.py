@@ -39,7 +39,7 @@ from collections.abc import Iterator
 import nats
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.brokers.jetstream.bus import JetStreamBus
 from events.brokers.jetstream.settings import JetStreamSettings
 from events.bus import envelope
@@ -199,8 +199,8 @@ def _latencies(events: list[CloudEvent], sent: dict[str, float], arrivals: dict[
 
 
 async def run(quick: bool = False) -> list[Table]:
-    n = 10_000 if quick else 20_000
-    latency_count = RATE * (1 if quick else 3)
+    n = sized(10_000 if quick else 20_000, 200)
+    latency_count = sized(RATE * (1 if quick else 3), 50)
     with fresh_server() as url:
         progress("jetstream: warm-up")
         warm = make_events(1_000, "warm")

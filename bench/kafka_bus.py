@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.brokers.kafka.bus import KafkaBus, KafkaSettings
 from events.brokers.kafka.client import consumer_options, producer_options
 from events.brokers.kafka.message import decode_record
@@ -246,9 +246,9 @@ async def _best(runs: int, measure: Callable[[], Awaitable[float]]) -> float:
 async def _run(address: str, quick: bool) -> list[Table]:
     # Tansu delays every JoinGroup by half the session timeout (at least 1 s): keep it short
     settings = KafkaSettings(brokers=address, sessionTimeout="2s", heartbeatInterval="500ms")
-    n = 5_000 if quick else 20_000
+    n = sized(5_000 if quick else 20_000, 200)
     repeats = 1 if quick else 2
-    latency_count = RATE * (1 if quick else 3)
+    latency_count = sized(RATE * (1 if quick else 3), 50)
     events = make_events(n, "kafka")
     payloads = [envelope.encode(e, "bench", "eventbus") for e in events]
     size = len(payloads[0])

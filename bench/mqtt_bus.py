@@ -45,7 +45,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.brokers.mqtt.bus import MqttBus, MqttSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -176,9 +176,9 @@ def _raw(address: str, payloads: list[bytes], rate: float | None) -> list[float]
 
 
 async def _run(address: str, quick: bool) -> list[Table]:
-    n = 3_000 if quick else 10_000
+    n = sized(3_000 if quick else 10_000, 200)
     repeats = 1 if quick else REPEATS
-    count = int(RATE * (1.0 if quick else 3.0))
+    count = sized(int(RATE * (1.0 if quick else 3.0)), 50)
     events = make_events(n, "mqtt")
     payloads = [envelope.encode(e, "bench", "eventbus") for e in events]
     size = len(payloads[0])

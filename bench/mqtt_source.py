@@ -47,7 +47,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bench.mqtt_bus import mosquitto
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.app.load import load_catalog
 from events.app.runtime import Runtime
 from events.brokers.mqtt import source as mqtt_source
@@ -224,7 +224,7 @@ def _raw(address: str, lines: bytes, n: int, protocol: str) -> tuple[float, floa
 
 
 async def _run(address: str, quick: bool) -> list[Table]:
-    n = 5_000 if quick else 20_000
+    n = sized(5_000 if quick else 20_000, 200)
     repeats = 1 if quick else REPEATS
     lines = telemetry(n)
     size = len(lines) // n - 1

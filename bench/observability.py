@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.bindings.http import to_binary, to_structured
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
@@ -148,7 +148,7 @@ async def _throughput(variant: str, events: list[CloudEvent], sink: _Sink, url: 
 
 
 async def _run(quick: bool, n: int | None = None) -> list[Table]:
-    n = n or (2_000 if quick else 10_000)
+    n = n or sized(2_000 if quick else 10_000, 100)
     sink = _Sink()
     url = await sink.start()
     try:

@@ -29,7 +29,7 @@ import time
 
 import orjson
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.brokers.memory.bus import MemoryBus
 from events.cloudevent import CloudEvent
 from events.delivery.sinks import SinkClient
@@ -182,8 +182,8 @@ async def _best_throughputs(n: int) -> tuple[float, float]:
 
 
 async def _run(quick: bool) -> list[Table]:
-    n = 10_000 if quick else 20_000
-    latency_seconds = 1.0 if quick else 3.0
+    n = sized(10_000 if quick else 20_000, 200)
+    latency_seconds = sized(1.0 if quick else 3.0, 0.1)
     size = len(orjson.dumps(make_events(1, "size")[0].data))
 
     progress("pipeline: warm-up")

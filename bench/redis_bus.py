@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from events.brokers.redis.bus import RedisBus, RedisSettings
 from events.bus import envelope
 from events.cloudevent import CloudEvent
@@ -219,10 +219,10 @@ async def _best(repeats: int, *measures: Measure) -> list[float]:
 
 
 async def _run(address: str, quick: bool) -> list[Table]:
-    n = 5_000 if quick else 20_000
-    n_one = 1_000 if quick else 2_000
+    n = sized(5_000 if quick else 20_000, 200)
+    n_one = sized(1_000 if quick else 2_000, 50)
     repeats = 1 if quick else 2
-    latency_count = RATE * (1 if quick else 3)
+    latency_count = sized(RATE * (1 if quick else 3), 50)
     events = make_events(n, "redis")
     size = len(envelope.encode(events[0], "bench", PUBSUB))
 

@@ -46,7 +46,7 @@ import aiohttp
 import orjson
 from redis.asyncio import Redis
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from bench.sink_server import sink_server
 from bench.trigger_http import Arrivals
 from events.brokers.redis.bus import RedisBus, RedisSettings
@@ -303,9 +303,9 @@ async def _best(repeats: int, *measures: Measure) -> list[float]:
 
 
 async def _measure(address: str, url: str, quick: bool) -> Table:
-    n = 10_000 if quick else 20_000
+    n = sized(10_000 if quick else 20_000, 200)
     repeats = 2 if quick else 3
-    latency_count = RATE * (2 if quick else 4)
+    latency_count = sized(RATE * (2 if quick else 4), 50)
     events = make_telemetry(n, "tp")
     share = sum(map(passes, events)) / n
 

@@ -6,11 +6,24 @@ ratio column is the figure to read: absolute numbers move with the machine's loa
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 _START = time.perf_counter()
+_Size = TypeVar("_Size", int, float)
+
+#: ``FNEVENTS_BENCH_SMOKE=1``: every benchmark runs with a handful of events, so a test
+#: (tests/bench) can check that each still runs and prints its tables; such a run's
+#: figures mean nothing.
+SMOKE = os.environ.get("FNEVENTS_BENCH_SMOKE") == "1"
+
+
+def sized(size: _Size, smoke: _Size) -> _Size:
+    """``size``, or ``smoke`` in a smoke run (see :data:`SMOKE`)."""
+    return smoke if SMOKE else size
 
 
 def progress(message: str) -> None:

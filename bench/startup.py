@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart"
@@ -76,7 +76,7 @@ def time_to_running(command: list[str]) -> float:
 
 
 def run(quick: bool = False) -> list[Table]:
-    runs = 5 if quick else 10
+    runs = sized(5 if quick else 10, 1)
     commands = {"ours": OURS, "bare": BARE, "floor": FLOOR}
     for command in commands.values():
         time_to_running(command)  # warm-up: bytecode caches, page cache

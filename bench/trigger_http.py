@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from bench.pipeline import make_events
-from bench.report import Table, progress
+from bench.report import Table, progress, sized
 from bench.sink_server import sink_server
 from events.bindings.http import to_binary
 from events.brokers.memory.bus import MemoryBus
@@ -210,7 +210,7 @@ async def _latencies(run: Run, url: str, events: list[CloudEvent]) -> list[float
 
 
 async def _measure(url: str, quick: bool) -> Table:
-    n = 3_000 if quick else 10_000
+    n = sized(3_000 if quick else 10_000, 200)
     progress("trigger_http: warm-up")
     warm = make_events(1_000, "warm")
     runs = (_raw, _ours, _ours_wide_window, _raw_same_client)
@@ -222,7 +222,7 @@ async def _measure(url: str, quick: bool) -> Table:
         progress(f"trigger_http: throughput repeat {rep}/{REPEATS} (N={n:,})")
         for run in runs:
             best[run] = max(best[run], await _throughput(run, url, events))
-    count = int(RATE * (1.0 if quick else 3.0))
+    count = sized(int(RATE * (1.0 if quick else 3.0)), 50)
     latency = {}
     for run in (_raw, _ours):
         progress(f"trigger_http: latency, {run.__name__[1:]}, {count:,} events at {RATE:,} ev/s")
