@@ -228,10 +228,6 @@ class _Connection(asyncio.Protocol):
         self._request = None  # a request cut short is not taken
         return bool(self._queue) or self.handling is not None  # True: keep it to answer
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
