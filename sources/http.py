@@ -18,7 +18,8 @@ Every answer is JSON: ``{"accepted": n, "ids": [...]}``, or ``{"error": reason}`
   ``404`` for another path, ``405`` for another method, ``413`` past
   ``maxBodyBytes`` (decompressed), ``415`` for a body that is neither a CloudEvent
   nor JSON or a ``Content-Encoding`` other than gzip, deflate and identity, ``417``
-  for an ``Expect`` other than ``100-continue``, ``431`` for a head past 64 KiB;
+  for an ``Expect`` other than ``100-continue``, ``414``/``431`` for a request line or
+  head past the limits (8,190 bytes a line, 128 header lines, 64 KiB);
 - ``503`` with ``Retry-After`` if the event could not be made safe (the bus or
   sink is failing): the client should send again.
 
