@@ -68,6 +68,7 @@ LINGER_SECONDS = 2.0
 #: Requests read ahead on one connection before reading from it pauses.
 MAX_PIPELINED = 32
 INTERNAL_ERROR = "internal error in the HTTP ingest (logged); send again later"
+_TOO_LARGE = "body larger than maxBodyBytes ({})"
 #: Seconds the requests being handled get to be answered when the server stops.
 STOP_GRACE_SECONDS = 10.0
 
@@ -381,7 +382,7 @@ class _Connection(asyncio.Protocol):
         declared = request.headers.get("Content-Length")
         limit = self.answering.max_body
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return self.answering.fail(413, f"body larger than maxBodyBytes ({limit})")
+            return self.answering.fail(413, _TOO_LARGE.format(limit))
         return None
 
     def _decoder(self, request: Request) -> Answer | None:
@@ -404,10 +405,8 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._append(chunk if self._inflate is None else self._inflate.feed(chunk))
-        except TooLarge:
-            self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
-        except Undecodable as exc:
-            self._refuse_body(400, str(exc))
+        except (TooLarge, Undecodable) as exc:
+            self._refuse_body(exc)
 
     def _append(self, chunk: bytes) -> None:
         body = self._body
@@ -439,10 +438,8 @@ class _Connection(asyncio.Protocol):
         try:
             if self._inflate is not None:
                 self._append(self._inflate.finish())
-        except TooLarge:
-            self._refuse_body(413, f"body larger than maxBodyBytes ({self.answering.max_body})")
-        except Undecodable as exc:
-            self._refuse_body(400, str(exc))
+        except (TooLarge, Undecodable) as exc:
+            self._refuse_body(exc)
         body = self._body
         request.body = body if type(body) is bytes else bytes(body)
         self._push(request)
@@ -498,10 +495,14 @@ class _Connection(asyncio.Protocol):
 
     # -- refusing and closing ------------------------------------------------------------
 
-    def _refuse_body(self, status: int, reason: str) -> NoReturn:
-        """The body cannot be taken: answer (after what is ahead), then close."""
+    def _refuse_body(self, problem: TooLarge | Undecodable) -> NoReturn:
+        """The body cannot be taken: answer 413 or 400 (after what is ahead), then close."""
         self._discard = True
-        self._answer_last(self.answering.fail(status, reason), self._request)
+        if isinstance(problem, TooLarge):
+            answer = self.answering.fail(413, _TOO_LARGE.format(self.answering.max_body))
+        else:
+            answer = self.answering.fail(400, str(problem))
+        self._answer_last(answer, self._request)
         raise _Refused
 
     def _unreadable(self, status: int, reason: str) -> None:
