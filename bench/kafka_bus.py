@@ -26,10 +26,10 @@ second reference, raw + codec (raw aiokafka that also encodes each event with
 ``envelope.encode`` before ``send`` and decodes each record with the bus's
 ``decode_record`` after ``getmany``: what is left is the bus's own cost), publish
 only, consume only (a topic filled beforehand; the clock starts once the member
-has its partitions), and p50/p99 latency with one publisher paced at a fixed
-1,000 ev/s (latency = arrival at the consumer - the moment just before publish;
-first 5 % dropped as warm-up). Events carry about 1 KB of JSON data, keyed over
-16 keys so all 4 partitions are used.
+has its partitions), the same against raw + the same decode, and p50/p99 latency
+with one publisher paced at a fixed 1,000 ev/s (latency = arrival at the consumer -
+the moment just before publish; first 5 % dropped as warm-up). Events carry about
+1 KB of JSON data, keyed over 16 keys so all 4 partitions are used.
 
 Tansu answers a waiting fetch only when ``fetch_max_wait_ms`` runs out, not when
 records arrive; both sides use the bus's ``fetchMaxWait`` (100 ms), which is
@@ -283,6 +283,9 @@ async def _run(address: str, quick: bool) -> list[Table]:
                 else "consume + ack only, from a filled topic"
             )
             rows.append((label, ours, raw))
+            if mode == "consume":  # how much of the gap the decoding alone is
+                codec = await _best(repeats, lambda: _raw(settings, events, "consume"))
+                rows.append(("consume + ack only, vs raw + the same decode", ours, codec))
         progress(f"kafka_bus: latency, {latency_count:,} events at {RATE:,} ev/s")
         ours_lat = await _ours_latency(settings, events[:latency_count])
         raw_lat = await _raw_latency(settings, payloads[:latency_count])
