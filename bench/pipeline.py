@@ -29,6 +29,7 @@ dropped as warm-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 
@@ -133,6 +134,8 @@ class _Setup:
             await self.runner.stop()
         if self.relay is not None:
             self.relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.relay
         await self.bus.close()
         await self.sinks.close()
 
