@@ -87,11 +87,12 @@ class _Setup:
         self.runner: TriggerRunner | None = None
         self.relay: asyncio.Task[None] | None = None
         self.sinks = SinkClient()
+        # the final consumer reads what the trigger (or the relay) writes, or the input itself
+        final = OUT if pipeline or relay else IN
+        self._consumer_sub = await self.bus.subscribe(final, "bench-consumer")
         if relay:
-            self._consumer_sub = await self.bus.subscribe(OUT, "bench-consumer")
             self.relay = asyncio.create_task(self._relay(await self.bus.subscribe(IN, "relay")))
         elif pipeline:
-            self._consumer_sub = await self.bus.subscribe(OUT, "bench-consumer")
             ctx = DeliveryContext(self.bus, self.sinks, Metrics(), Console(quiet=True))
             subscriber = Subscriber(
                 trigger="bench/tick",
@@ -110,8 +111,6 @@ class _Setup:
                 ctx=ctx,
             )
             await self.runner.start()
-        else:
-            self._consumer_sub = await self.bus.subscribe(IN, "bench-consumer")
         return self
 
     async def _relay(self, subscription: Subscription) -> None:
